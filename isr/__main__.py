@@ -1,0 +1,3 @@
+from isr.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The cache: generation records, their storage backends and the in-process LRU."""

@@ -1,0 +1,89 @@
+"""The default backend: diskcache (SQLite in WAL mode) in the site's cache/ folder.
+
+diskcache is synchronous, so every operation leaves the event loop as one job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from pathlib import Path
+from typing import Any
+
+import diskcache
+
+from isr.errors import CacheError
+
+
+class DiskBackend:
+    def __init__(self, directory: str | Path) -> None:
+        try:
+            # One SQLite transaction per put keeps a record and its tag index together;
+            # a kill -9 mid-write rolls back to the previous record.
+            self._cache = diskcache.Cache(str(directory), size_limit=2**34, eviction_policy="none")
+        except Exception as exc:  # diskcache raises sqlite3 and OS errors alike
+            raise CacheError(f"cannot open cache folder {directory}: {exc}") from None
+
+    async def get(self, build_id: str, path: str) -> bytes | None:
+        return await asyncio.to_thread(self._cache.get, ("rec", build_id, path))  # type: ignore[no-any-return]
+
+    async def put(self, build_id: str, path: str, raw: bytes, tags: tuple[str, ...]) -> None:
+        await asyncio.to_thread(self._put, build_id, path, raw, tags)
+
+    def _put(self, build_id: str, path: str, raw: bytes, tags: tuple[str, ...]) -> None:
+        with self._cache.transact():
+            old: tuple[str, ...] = self._cache.get(("ptags", build_id, path), ())
+            for tag in set(old) - set(tags):
+                self._update_tag(build_id, tag, path, add=False)
+            for tag in set(tags) - set(old):
+                self._update_tag(build_id, tag, path, add=True)
+            self._cache.set(("ptags", build_id, path), tuple(tags))
+            self._cache.set(("rec", build_id, path), raw)
+
+    def _update_tag(self, build_id: str, tag: str, path: str, add: bool) -> None:
+        key = ("tag", build_id, tag)
+        paths: set[str] = self._cache.get(key, set())
+        if add:
+            paths.add(path)
+        else:
+            paths.discard(path)
+        self._cache.set(key, paths)
+
+    async def acquire_lease(self, build_id: str, path: str, ttl: float) -> str | None:
+        token = secrets.token_hex(8)
+        added = await asyncio.to_thread(self._cache.add, ("lease", build_id, path), token, expire=ttl)
+        return token if added else None
+
+    async def release_lease(self, build_id: str, path: str, token: str) -> None:
+        await asyncio.to_thread(self._release, ("lease", build_id, path), token)
+
+    def _release(self, key: tuple[str, ...], token: str) -> None:
+        with self._cache.transact():
+            if self._cache.get(key) == token:
+                self._cache.delete(key)
+
+    async def paths_with_tag(self, build_id: str, tag: str) -> list[str]:
+        paths: set[str] = await asyncio.to_thread(self._cache.get, ("tag", build_id, tag), set())
+        return sorted(paths)
+
+    async def get_static_paths(self, build_id: str, page: str) -> list[str] | None:
+        return await asyncio.to_thread(self._cache.get, ("paths", build_id, page))  # type: ignore[no-any-return]
+
+    async def put_static_paths(self, build_id: str, page: str, paths: list[str]) -> None:
+        await asyncio.to_thread(self._cache.set, ("paths", build_id, page), list(paths))
+
+    async def drop_other_builds(self, build_id: str) -> int:
+        return await asyncio.to_thread(self._drop_other_builds, build_id)
+
+    def _drop_other_builds(self, build_id: str) -> int:
+        old = [k for k in self._cache.iterkeys() if _build_of(k) not in (None, build_id)]
+        for key in old:
+            self._cache.delete(key)
+        return len(old)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._cache.close)
+
+
+def _build_of(key: Any) -> str | None:
+    return key[1] if isinstance(key, tuple) and len(key) == 3 else None

@@ -1,0 +1,151 @@
+"""A generation record: both variants of one page generation, ready to send.
+
+Everything a response needs (compressed bodies, ETags, headers) is computed when the
+generation is made, so serving a HIT only picks prebuilt bytes. A record is stored as
+one value (`to_bytes`), so HTML and JSON can never come from different generations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+
+from isr.cache.compression import Encoding, compress
+from isr.constants import GENERATION, NO_STORE, ONE_YEAR
+from isr.site.config import Revalidate
+
+Outcome = Literal["page", "not_found", "redirect"]
+HTML_TYPE = "text/html; charset=utf-8"
+JSON_TYPE = "application/json"
+
+_HEADER = struct.Struct(">I")
+
+
+@dataclass
+class Variant:
+    """One representation (HTML or JSON) in every stored content coding."""
+
+    status: int
+    content_type: str
+    bodies: dict[Encoding, bytes]
+    etags: dict[Encoding, str]
+    location: str | None = None
+    # Prebuilt per coding: the headers every response of this variant carries.
+    headers: dict[Encoding, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def encodings(self) -> tuple[Encoding, ...]:
+        return tuple(self.bodies)
+
+    def prepare(self, cache_control: str, generation: str | None) -> None:
+        vary = len(self.bodies) > 1
+        for coding, etag in self.etags.items():
+            headers = {"Content-Type": self.content_type, "Cache-Control": cache_control, "ETag": etag}
+            if vary:
+                headers["Vary"] = "Accept-Encoding"
+            if coding != "identity":
+                headers["Content-Encoding"] = coding
+            if generation:
+                headers[GENERATION] = generation
+            if self.location:
+                headers["Location"] = self.location
+            self.headers[coding] = headers
+
+
+def make_variant(status: int, content_type: str, body: bytes, location: str | None = None) -> Variant:
+    bodies = compress(body)
+    tag = hashlib.blake2b(body, digest_size=10).hexdigest()
+    etags: dict[Encoding, str] = {c: f'"{tag}"' if c == "identity" else f'"{tag}-{c}"' for c in bodies}
+    return Variant(status, content_type, bodies, etags, location)
+
+
+def cache_control(revalidate: Revalidate) -> str:
+    if revalidate is False:
+        return f"s-maxage={ONE_YEAR}, stale-while-revalidate"
+    return f"s-maxage={revalidate}, stale-while-revalidate={ONE_YEAR - int(revalidate)}"
+
+
+@dataclass
+class Record:
+    path: str
+    page: str
+    build_id: str
+    generation: str
+    generated_at: float  # Unix time
+    revalidate: Revalidate
+    tags: tuple[str, ...]
+    outcome: Outcome
+    html: Variant
+    data: Variant
+
+    def __post_init__(self) -> None:
+        control = cache_control(self.revalidate)
+        self.html.prepare(control, self.generation)
+        self.data.prepare(control, self.generation)
+
+    @property
+    def stale_at(self) -> float:
+        return float("inf") if self.revalidate is False else self.generated_at + self.revalidate
+
+    @property
+    def size(self) -> int:
+        return sum(len(b) for v in (self.html, self.data) for b in v.bodies.values())
+
+    def to_bytes(self) -> bytes:
+        blobs: list[bytes] = []
+        meta = {
+            "path": self.path, "page": self.page, "build_id": self.build_id,
+            "generation": self.generation, "generated_at": self.generated_at,
+            "revalidate": self.revalidate, "tags": self.tags, "outcome": self.outcome,
+            "html": _variant_meta(self.html, blobs), "data": _variant_meta(self.data, blobs),
+        }
+        head = orjson.dumps(meta)
+        return _HEADER.pack(len(head)) + head + b"".join(blobs)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Record:
+        (size,) = _HEADER.unpack_from(raw)
+        meta = orjson.loads(raw[_HEADER.size : _HEADER.size + size])
+        offset = _HEADER.size + size
+        html, offset = _variant_from(meta["html"], raw, offset)
+        data, offset = _variant_from(meta["data"], raw, offset)
+        return cls(
+            path=meta["path"], page=meta["page"], build_id=meta["build_id"],
+            generation=meta["generation"], generated_at=meta["generated_at"],
+            revalidate=meta["revalidate"], tags=tuple(meta["tags"]), outcome=meta["outcome"],
+            html=html, data=data,
+        )
+
+
+def _variant_meta(variant: Variant, blobs: list[bytes]) -> dict[str, Any]:
+    blobs.extend(variant.bodies.values())
+    return {
+        "status": variant.status, "type": variant.content_type, "location": variant.location,
+        "etags": variant.etags, "sizes": {c: len(b) for c, b in variant.bodies.items()},
+    }
+
+
+def _variant_from(meta: dict[str, Any], raw: bytes, offset: int) -> tuple[Variant, int]:
+    bodies: dict[Encoding, bytes] = {}
+    for coding, size in meta["sizes"].items():
+        bodies[coding] = raw[offset : offset + size]
+        offset += size
+    return Variant(meta["status"], meta["type"], bodies, meta["etags"], meta["location"]), offset
+
+
+def new_generation_id() -> str:
+    """Opaque, unique and sortable by time."""
+    return f"{time.time_ns() // 1_000_000:x}-{secrets.token_hex(4)}"
+
+
+def uncached_variant(status: int, body: bytes, content_type: str = HTML_TYPE) -> Variant:
+    """A response that no cache downstream may keep (fallback pages, error pages)."""
+    variant = make_variant(status, content_type, body)
+    variant.prepare(NO_STORE, None)
+    return variant

@@ -1,0 +1,57 @@
+"""`isr serve`: the production server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import secrets
+import signal
+import sys
+from typing import Any
+
+import uvloop
+from aiohttp import web
+
+from isr.app import open_engine
+from isr.cli.common import add_cache, add_site
+from isr.errors import IsrError
+from isr.http.server import Handler
+from isr.site.site import Site, load_site
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser("serve", help="serve the site (production server)")
+    add_site(parser)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=3000, help="port to listen on (default 3000)")
+    add_cache(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="isr: %(levelname)s %(message)s")
+    site = load_site(args.site)
+    uvloop.run(serve(site, args.host, args.port, args.cache))
+    return 0
+
+
+async def serve(site: Site, host: str, port: int, cache: str | None) -> None:
+    engine = open_engine(site, cache)
+    instance = secrets.token_hex(3)
+    server = web.Server(Handler(engine, engine.store.memory, instance), access_log=None)
+    loop = asyncio.get_running_loop()
+    try:
+        listener = await loop.create_server(server, host, port, reuse_address=True, backlog=1024)
+    except OSError as exc:
+        await engine.close()
+        raise IsrError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    print(f"isr: serving {site.root} (build {site.build_id}) on http://{host}:{port}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        listener.close()
+        await server.shutdown(timeout=5)
+        await engine.close()

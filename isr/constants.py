@@ -1,0 +1,31 @@
+"""Names and defaults shared across isr, each with its unit."""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Headers isr sets (lower case, as aiohttp compares them case-insensitively).
+CACHE_STATE: Final = "x-isr-cache"
+GENERATION: Final = "x-isr-generation"
+ERROR_CODE: Final = "x-isr-error-code"
+
+HIT: Final = "HIT"
+STALE: Final = "STALE"
+MISS: Final = "MISS"
+
+NO_STORE: Final = "private, no-cache, no-store, max-age=0, must-revalidate"
+ONE_YEAR: Final = 31_536_000  # seconds; Next.js' default expireTime
+
+DEFAULT_MEMORY_MB: Final = 1024
+DEFAULT_MAX_DURATION_S: Final = 10.0
+DEFAULT_REVALIDATE_S: Final = 60
+DEFAULT_BODY_LIMIT: Final = 4_718_592  # bytes: 4.5 MB, Vercel's request and response limit
+
+COMPRESS_MIN_BYTES: Final = 1024  # bodies above this get stored br and gzip variants
+MEMORY_CACHE_BYTES: Final = 64 * 2**20  # in-process LRU in front of the shared cache
+
+BACKOFF_FIRST_S: Final = 1.0  # first retry delay after a failed regeneration
+BACKOFF_MAX_S: Final = 10.0
+
+DATA_PREFIX: Final = "/_isr/data/"
+DATA_SCRIPT_ID: Final = "__ISR_DATA__"

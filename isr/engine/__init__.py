@@ -1,0 +1,1 @@
+"""The ISR engine: what to serve for a path, and when to (re)generate it."""

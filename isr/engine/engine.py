@@ -1,0 +1,166 @@
+"""What to answer for a page path: cached generation, fallback, or a fresh render.
+
+The engine decides and schedules; user code runs only through the Invoker.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from isr.cache.record import Record, Variant, uncached_variant
+from isr.cache.store import RecordStore
+from isr.constants import MISS, NO_STORE
+from isr.engine.freshness import state_of
+from isr.engine.scheduler import Scheduler
+from isr.errors import BadPath, FunctionError, FunctionFailed
+from isr.runtime.invocation import Invocation, Invoker, Kind
+from isr.site.paths import join_path, split_path
+from isr.site.routes import Params, Route
+from isr.site.site import Site
+
+
+@dataclass
+class Answer:
+    """A response decided by the engine; the HTTP layer only encodes it."""
+
+    variant: Variant
+    state: str | None = None  # x-isr-cache
+    record: Record | None = None  # for Age
+    headers: dict[str, str] | None = None  # per-response extras (SSR headers)
+
+
+class Engine:
+    def __init__(self, site: Site, store: RecordStore, invoker: Invoker) -> None:
+        self.site = site
+        self.store = store
+        self.invoker = invoker
+        self.scheduler = Scheduler(store)
+        self._static_paths: dict[str, frozenset[str]] = {}
+        self._not_found: Variant | None = None
+
+    # -- cached pages -------------------------------------------------------------
+
+    async def page(self, route: Route, params: Params, path: str, as_json: bool) -> Answer:
+        record = await self.store.load(path)
+        if record is not None:
+            state = state_of(record, time.time())
+            if state != "HIT":
+                self.refresh(route, params, path)
+            return Answer(record.data if as_json else record.html, state, record)
+        if not await self.allowed(route, path):
+            return await self.not_found(as_json)
+        if route.is_dynamic and route.fallback is True and not as_json:
+            return await self._fallback(route, params, path)
+        record = await self.generate(route, params, path)
+        return Answer(record.data if as_json else record.html, MISS, record)
+
+    async def generate(self, route: Route, params: Params, path: str, kind: Kind = "render") -> Record:
+        """Generate a path now, joining a generation of it already running."""
+        return await self.scheduler.generate(path, self._job(route, params, path, kind), route.function.max_duration)
+
+    def refresh(self, route: Route, params: Params, path: str) -> None:
+        self.scheduler.refresh(path, self._job(route, params, path, "regenerate"), route.function.max_duration)
+
+    def _job(self, route: Route, params: Params, path: str, kind: Kind) -> Callable[[], Any]:
+        async def job() -> tuple[Record, bytes]:
+            raw = await self.invoke(route, kind, {"path": path, "params": params})
+            return Record.from_bytes(raw), raw
+
+        return job
+
+    async def _fallback(self, route: Route, params: Params, path: str) -> Answer:
+        html = await self.invoke(route, "fallback", {"path": path, "params": params})
+        if not self.scheduler.running(path):
+            self.refresh(route, params, path)
+        return Answer(uncached_variant(200, html), MISS)
+
+    async def allowed(self, route: Route, path: str) -> bool:
+        """Whether a path with no generation yet may be generated (fallback: False)."""
+        if not route.is_dynamic or route.fallback is not False:
+            return True
+        return path in await self.static_paths(route)
+
+    async def static_paths(self, route: Route, fresh: bool = False) -> frozenset[str]:
+        """The canonical paths get_static_paths returns, kept per build."""
+        if not fresh and route.page in self._static_paths:
+            return self._static_paths[route.page]
+        stored = None if fresh else await self.store.backend.get_static_paths(self.store.build_id, route.page)
+        if stored is None:
+            raw = await self.invoke(route, "paths", {}) if route.is_dynamic else [{}]
+            stored = [self._static_path(route, entry) for entry in raw]
+            await self.store.backend.put_static_paths(self.store.build_id, route.page, stored)
+        paths = self._static_paths[route.page] = frozenset(stored)
+        return paths
+
+    def _static_path(self, route: Route, entry: Any) -> str:
+        if isinstance(entry, dict):
+            entry = route.path_for(entry)
+        if not isinstance(entry, str):
+            raise FunctionFailed(f"{route.file}: get_static_paths entries must be param dicts or path strings")
+        try:
+            path = join_path(split_path(entry))
+        except BadPath as exc:
+            raise FunctionFailed(f"{route.file}: get_static_paths returned {entry!r}: {exc}") from None
+        match = self.site.routes.match(split_path(path))
+        if match is None or match[0] is not route:
+            raise FunctionFailed(f"{route.file}: get_static_paths returned {entry!r}, which is not a path of {route.page}")
+        return path
+
+    # -- everything else ----------------------------------------------------------
+
+    async def server_side(self, route: Route, params: Params, path: str, request: dict[str, Any], as_json: bool) -> Answer:
+        result = await self.invoke(route, "ssr", {"path": path, "params": params, **request})
+        variant: Variant = result["data"] if as_json else result["html"]
+        headers = dict(result["headers"])
+        variant.prepare(headers.pop("Cache-Control", headers.pop("cache-control", NO_STORE)), None)
+        return Answer(variant, headers=headers)
+
+    async def not_found(self, as_json: bool = False) -> Answer:
+        if as_json:
+            return Answer(uncached_variant(404, b'{"not_found":true}', "application/json"))
+        if self._not_found is None:
+            file = self.site.not_found_file or "pages/404.html"
+            invocation = Invocation(file, "not_found", {"path": ""}, self.site.config.defaults)
+            html = (await self.invoker.invoke(invocation)).value
+            self._not_found = uncached_variant(404, html)
+        return Answer(self._not_found)
+
+    async def invoke(self, route: Route, kind: Kind, event: dict[str, Any]) -> Any:
+        return (await self.invoker.invoke(Invocation(route.file, kind, event, route.function))).value
+
+    async def prerender(self, route: Route, path: str) -> Record:
+        match = self.site.routes.match(split_path(path))
+        assert match is not None and match[0] is route
+        return await self.generate(route, match[1], path, "render")
+
+    async def close(self) -> None:
+        await self.scheduler.drain()
+        await self.invoker.close()
+
+
+def error_answer(error: FunctionError, as_json: bool, error_id: str) -> Answer:
+    """The answer for a failed invocation: no traceback, never cacheable."""
+    if as_json:
+        body = ('{"error":{"code":"%s","message":"%s","id":"%s"}}' % (error.code, _reason(error.status), error_id)).encode()
+        variant = uncached_variant(error.status, body, "application/json")
+    else:
+        variant = uncached_variant(error.status, _error_page(error, error_id))
+    return Answer(variant, headers={"x-isr-error-code": error.code})
+
+
+_REASONS = {500: "INTERNAL_SERVER_ERROR", 502: "BAD_GATEWAY", 503: "SERVICE_UNAVAILABLE", 504: "GATEWAY_TIMEOUT", 413: "PAYLOAD_TOO_LARGE"}
+
+
+def _reason(status: int) -> str:
+    return _REASONS.get(status, "ERROR")
+
+
+def _error_page(error: FunctionError, error_id: str) -> bytes:
+    return (
+        "<!doctype html><html><head><title>{s}: {r}</title></head><body>"
+        "<h1>{s}: {r}</h1><p>Code: <code>{c}</code></p><p>ID: <code>{i}</code></p></body></html>"
+    ).format(s=error.status, r=_reason(error.status), c=error.code, i=error_id).encode()
+

@@ -1,0 +1,95 @@
+"""The regeneration scheduler: one generation per path at a time, anywhere.
+
+In this process, concurrent callers for a path share one task; across processes
+and instances, a lease in the shared cache lets one of them regenerate while the
+others serve what they have (or, with nothing to serve, wait for its result).
+Failures back off from 1 s doubling to 10 s, per path; a success resets it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from isr.cache.record import Record
+from isr.cache.store import RecordStore
+from isr.engine.freshness import backoff_delay
+from isr.errors import FunctionError
+
+log = logging.getLogger("isr")
+
+Job = Callable[[], Awaitable[tuple[Record, bytes]]]
+LEASE_MARGIN_S = 5.0  # a lease outlives its function's maxDuration by this much
+
+
+class Scheduler:
+    def __init__(self, store: RecordStore) -> None:
+        self.store = store
+        self._running: dict[str, asyncio.Task[Record | None]] = {}
+        self._failures: dict[str, tuple[int, float]] = {}  # path -> (count, retry at, monotonic)
+
+    def running(self, path: str) -> bool:
+        return path in self._running
+
+    def backing_off(self, path: str) -> bool:
+        failure = self._failures.get(path)
+        return failure is not None and time.monotonic() < failure[1]
+
+    async def generate(self, path: str, job: Job, max_duration: float) -> Record:
+        """Join the running generation of a path, or run one; raises its FunctionError."""
+        task = self._running.get(path) or self._start(path, job, max_duration, wait=True)
+        record = await asyncio.shield(task)
+        if record is None:  # joined a background refresh that found the lease taken
+            return await self.generate(path, job, max_duration)
+        return record
+
+    def refresh(self, path: str, job: Job, max_duration: float) -> None:
+        """Regenerate in the background unless one runs here or the path backs off."""
+        if path not in self._running and not self.backing_off(path):
+            self._start(path, job, max_duration, wait=False)
+
+    def _start(self, path: str, job: Job, max_duration: float, wait: bool) -> asyncio.Task[Record | None]:
+        task = asyncio.create_task(self._run(path, job, max_duration, wait))
+        self._running[path] = task
+        task.add_done_callback(lambda t: self._finished(path, t))
+        return task
+
+    def _finished(self, path: str, task: asyncio.Task[Record | None]) -> None:
+        if self._running.get(path) is task:
+            del self._running[path]
+        if task.cancelled():
+            return
+        error = task.exception()
+        if isinstance(error, FunctionError):
+            log.warning("generation of %s failed: %s %s\n%s", path, error.code, error, error.detail)
+        elif error is not None:
+            log.error("generation of %s crashed", path, exc_info=error)
+
+    async def _run(self, path: str, job: Job, max_duration: float, wait: bool) -> Record | None:
+        started = time.time()
+        token = await self.store.acquire_lease(path, max_duration + LEASE_MARGIN_S)
+        if token is None:
+            if not wait:
+                return None  # another process regenerates it
+            record = await self.store.wait_for_record(path, started, max_duration + LEASE_MARGIN_S)
+            if record is not None:
+                return record
+        try:
+            record, raw = await job()
+            await self.store.save(record, raw)
+        except FunctionError:
+            count = self._failures.get(path, (0, 0.0))[0] + 1
+            self._failures[path] = (count, time.monotonic() + backoff_delay(count))
+            raise
+        finally:
+            if token is not None:
+                await asyncio.shield(self.store.release_lease(path, token))
+        self._failures.pop(path, None)
+        return record
+
+    async def drain(self) -> None:
+        """Wait for every running generation (at shutdown and at the end of a build)."""
+        while self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)

@@ -1,0 +1,134 @@
+"""The request handler: the HIT hot path first, everything else after it.
+
+A fresh HIT is one dict lookup on the raw path and a prebuilt response; it never
+touches the disk cache, the router or the engine.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Any
+
+from aiohttp import web
+
+from isr.cache.memory import MemoryCache
+from isr.constants import DATA_PREFIX, NO_STORE
+from isr.engine.engine import Answer, Engine, error_answer
+from isr.errors import BadPath, FunctionError
+from isr.http.responses import json_error, respond
+from isr.http.static import PublicFiles
+from isr.site.paths import join_path, split_path
+
+log = logging.getLogger("isr")
+
+_READ = frozenset({"GET", "HEAD"})
+
+
+class Handler:
+    def __init__(self, engine: Engine, memory: MemoryCache, instance: str) -> None:
+        self.engine = engine
+        self.site = engine.site
+        self.memory = memory
+        self.hot = memory.hot
+        self.public = PublicFiles(self.site.public)
+        self.instance = instance
+
+    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+        raw = request.raw_path
+        query = raw.find("?")
+        if query != -1:
+            raw = raw[:query]
+        hit = self.hot.get(raw)
+        if hit is not None and request.method in _READ:
+            record, variant = hit
+            if time.time() < record.stale_at:
+                self.memory.touch(record.path)
+                return respond(request, variant, "HIT", record)
+        try:
+            return await self._dispatch(request, raw)
+        except BadPath as exc:
+            return _bad_request(str(exc), raw.startswith(DATA_PREFIX))
+        except FunctionError as exc:
+            error_id = f"{self.instance}::{secrets.token_hex(6)}"
+            log.warning("%s %s: %s %s (id %s)\n%s", request.method, raw, exc.code, exc, error_id, exc.detail)
+            answer = error_answer(exc, raw.startswith(("/api/", DATA_PREFIX)), error_id)
+            return respond(request, answer.variant, extra=answer.headers)
+        except Exception:
+            log.exception("%s %s: internal error", request.method, raw)
+            return json_error(500, "INTERNAL_SERVER_ERROR", "internal server error")
+
+    async def _dispatch(self, request: web.BaseRequest, raw: str) -> web.StreamResponse:
+        if raw.startswith(DATA_PREFIX):
+            return await self._data(request, raw)
+        if raw.startswith("/_isr/"):
+            return json_error(404, "NOT_FOUND", "no such isr endpoint")
+        if len(raw) > 1 and raw.endswith("/"):
+            return _redirect_without_slash(request, raw)
+        segments = split_path(raw)
+        if request.method in _READ and (file := self.public.find(segments)):
+            return web.FileResponse(file)
+        match = self.site.routes.match(segments)
+        if match is None:
+            return await self._answer(request, raw, await self.engine.not_found(), False)
+        route, params = match
+        if request.method not in _READ and route.kind != "API":
+            return web.Response(status=405, text="405: method not allowed", headers={"Allow": "GET, HEAD", "Cache-Control": NO_STORE})
+        path = join_path(segments)
+        if route.cached:
+            answer = await self.engine.page(route, params, path, as_json=False)
+        elif route.kind == "SSR":
+            answer = await self.engine.server_side(route, params, path, _request_event(request), False)
+        else:
+            return json_error(501, "NOT_IMPLEMENTED", "API functions arrive with the function runtime")
+        return await self._answer(request, raw, answer, False)
+
+    async def _data(self, request: web.BaseRequest, raw: str) -> web.StreamResponse:
+        build, _, rest = raw[len(DATA_PREFIX) :].partition("/")
+        if request.method not in _READ:
+            return web.Response(status=405, headers={"Allow": "GET, HEAD"})
+        if build != self.site.build_id or not rest.endswith(".json"):
+            return json_error(404, "NOT_FOUND", "unknown build or data URL; reload the page")
+        name = rest[: -len(".json")]
+        segments = [] if name == "index" else split_path("/" + name)
+        match = self.site.routes.match(segments)
+        if match is None or match[0].kind == "API":
+            return json_error(404, "NOT_FOUND", "no page at this path")
+        route, params = match
+        path = join_path(segments)
+        if route.cached:
+            answer = await self.engine.page(route, params, path, as_json=True)
+        else:
+            answer = await self.engine.server_side(route, params, path, _request_event(request), True)
+        return await self._answer(request, raw, answer, True)
+
+    async def _answer(self, request: web.BaseRequest, raw: str, answer: Answer, as_json: bool) -> web.Response:
+        if answer.record is not None:
+            self.memory.alias(raw, answer.record, as_json)
+        return respond(request, answer.variant, answer.state, answer.record, answer.headers)
+
+
+def _request_event(request: web.BaseRequest) -> dict[str, Any]:
+    query: dict[str, Any] = {}
+    for key in request.query:
+        values = request.query.getall(key)
+        query[key] = values[0] if len(values) == 1 else values
+    return {
+        "query": query,
+        "headers": {k.lower(): v for k, v in request.headers.items()},
+        "cookies": dict(request.cookies),
+    }
+
+
+def _redirect_without_slash(request: web.BaseRequest, raw: str) -> web.Response:
+    target = "/" + raw.strip("/")  # one leading slash: "//host/" must not leave the site
+    if request.query_string:
+        target += "?" + request.query_string
+    return web.Response(status=308, headers={"Location": target, "Cache-Control": NO_STORE})
+
+
+def _bad_request(message: str, as_json: bool) -> web.Response:
+    if as_json:
+        return json_error(400, "BAD_REQUEST", message)
+    return web.Response(status=400, text=f"400: bad request: {message}", headers={"Cache-Control": NO_STORE})

@@ -1,0 +1,1 @@
+"""The invocation runtime: runs user code under its function's limits."""

@@ -1,0 +1,1 @@
+"""Site loading: the site folder, its isr.json, its routes and its build id."""

@@ -1,0 +1,163 @@
+"""isr.json: per-function limits and site defaults, validated once at load."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from isr.constants import (
+    DEFAULT_BODY_LIMIT,
+    DEFAULT_MAX_DURATION_S,
+    DEFAULT_MEMORY_MB,
+    DEFAULT_REVALIDATE_S,
+)
+from isr.errors import ConfigError
+
+Revalidate = int | bool  # seconds, or False: fresh until revalidated on demand
+
+_FUNCTION_KEYS = {"memory", "maxDuration"}
+_DEFAULT_KEYS = _FUNCTION_KEYS | {"revalidate"}
+_LIMIT_KEYS = {"requestBody", "responseBody"}
+_TOP_KEYS = {"functions", "defaults", "limits"}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    """The limits one function runs under; equal configs share a worker bundle."""
+
+    memory: int = DEFAULT_MEMORY_MB  # MB
+    max_duration: float = DEFAULT_MAX_DURATION_S  # seconds
+
+    @property
+    def bundle(self) -> str:
+        return f"m{self.memory}-d{self.max_duration:g}"
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    defaults: FunctionConfig = FunctionConfig()
+    revalidate: Revalidate = DEFAULT_REVALIDATE_S
+    request_body_limit: int = DEFAULT_BODY_LIMIT  # bytes
+    response_body_limit: int = DEFAULT_BODY_LIMIT  # bytes
+    functions: tuple[tuple[re.Pattern[str], dict[str, Any]], ...] = field(default=())
+
+    def function_config(self, relpath: str) -> FunctionConfig:
+        """The config of a function file (path relative to the site, '/'-separated)."""
+        settings: dict[str, Any] = {}
+        for pattern, overrides in self.functions:
+            if pattern.fullmatch(relpath):
+                settings.update(overrides)
+        if not settings:
+            return self.defaults
+        return FunctionConfig(
+            memory=settings.get("memory", self.defaults.memory),
+            max_duration=settings.get("max_duration", self.defaults.max_duration),
+        )
+
+
+def load_config(site: Path) -> SiteConfig:
+    path = site / "isr.json"
+    if not path.exists():
+        return SiteConfig()
+    try:
+        raw = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+    return parse_config(raw, str(path))
+
+
+def parse_config(raw: Any, where: str = "isr.json") -> SiteConfig:
+    section = _object(raw, where, _TOP_KEYS)
+    defaults = _object(section.get("defaults", {}), f"{where}: defaults", _DEFAULT_KEYS)
+    limits = _object(section.get("limits", {}), f"{where}: limits", _LIMIT_KEYS)
+    base = _function_settings(defaults, f"{where}: defaults")
+    return SiteConfig(
+        defaults=FunctionConfig(
+            memory=base.get("memory", DEFAULT_MEMORY_MB),
+            max_duration=base.get("max_duration", DEFAULT_MAX_DURATION_S),
+        ),
+        revalidate=_revalidate(defaults.get("revalidate", DEFAULT_REVALIDATE_S), where),
+        request_body_limit=_size(limits.get("requestBody", DEFAULT_BODY_LIMIT), where),
+        response_body_limit=_size(limits.get("responseBody", DEFAULT_BODY_LIMIT), where),
+        functions=_functions(section.get("functions", {}), where),
+    )
+
+
+def _object(value: Any, where: str, allowed: set[str]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected an object")
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+    return value
+
+
+def _functions(value: Any, where: str) -> tuple[tuple[re.Pattern[str], dict[str, Any]], ...]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: functions: expected an object of glob -> settings")
+    return tuple(
+        (glob_pattern(glob), _function_settings(_object(settings, f"{where}: functions[{glob!r}]", _FUNCTION_KEYS), f"{where}: functions[{glob!r}]"))
+        for glob, settings in value.items()
+    )
+
+
+def _function_settings(value: dict[str, Any], where: str) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    if "memory" in value:
+        memory = value["memory"]
+        if not isinstance(memory, int) or isinstance(memory, bool) or not 128 <= memory <= 10240:
+            raise ConfigError(f"{where}: memory must be a whole number of MB from 128 to 10240")
+        settings["memory"] = memory
+    if "maxDuration" in value:
+        duration = value["maxDuration"]
+        if not isinstance(duration, int | float) or isinstance(duration, bool) or not 0 < duration <= 900:
+            raise ConfigError(f"{where}: maxDuration must be seconds, above 0 and at most 900")
+        settings["max_duration"] = float(duration)
+    return settings
+
+
+def _revalidate(value: Any, where: str) -> Revalidate:
+    if value is False or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return value  # type: ignore[no-any-return]
+    raise ConfigError(f"{where}: defaults.revalidate must be whole seconds >= 1, or false")
+
+
+def _size(value: Any, where: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    match = _SIZE.match(value) if isinstance(value, str) else None
+    if not match:
+        raise ConfigError(f"{where}: limits must be sizes like \"4.5mb\", \"512kb\" or a byte count")
+    return int(float(match[1]) * _UNITS[(match[2] or "b").lower()])
+
+
+def glob_pattern(glob: str) -> re.Pattern[str]:
+    """vercel.json-style glob: `*` stays within a folder, `**` crosses folders.
+
+    Brackets are literal so `pages/blog/[slug].py` names that file.
+    """
+    out = []
+    i = 0
+    while i < len(glob):
+        if glob.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif glob.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif glob[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif glob[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(glob[i]))
+            i += 1
+    return re.compile("".join(out))

@@ -1,0 +1,73 @@
+"""A site folder loaded once: config, routes, build id; nothing of it is run here."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from isr.errors import SiteError
+from isr.site.config import SiteConfig, load_config
+from isr.site.routes import RouteTable, scan_routes
+
+# Folders beside pages/ that are not the site's code.
+_NOT_CODE = {"cache", "public", "tests", "benchmarks", "node_modules", "data"}
+
+
+@dataclass(frozen=True)
+class Site:
+    root: Path
+    config: SiteConfig
+    routes: RouteTable
+    build_id: str
+
+    @property
+    def pages(self) -> Path:
+        return self.root / "pages"
+
+    @property
+    def public(self) -> Path:
+        return self.root / "public"
+
+    @property
+    def not_found_file(self) -> str | None:
+        """The site's 404 page, relative to the site, if it has one."""
+        for name in ("pages/404.py", "pages/404.html"):
+            if (self.root / name).is_file():
+                return name
+        return None
+
+
+def load_site(root: str | Path) -> Site:
+    path = Path(root).resolve()
+    if not path.is_dir():
+        raise SiteError(f"site folder not found: {root}")
+    if not (path / "pages").is_dir():
+        raise SiteError(f"{root} is not an isr site: it has no pages/ folder")
+    config = load_config(path)
+    return Site(root=path, config=config, routes=scan_routes(path, config), build_id=build_id(path))
+
+
+def build_id(root: Path) -> str:
+    """Hash of the site's code and templates: pages/, isr.json and Python code beside pages/.
+
+    Data and public files are not code: changing them calls for revalidation, not a new build.
+    """
+    from isr import __version__
+
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(__version__.encode())
+    for file in sorted(_code_files(root)):
+        digest.update(file.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(file.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _code_files(root: Path) -> list[Path]:
+    files = [f for f in (root / "pages").rglob("*") if f.is_file() and "__pycache__" not in f.parts]
+    files += [f for f in (root / "isr.json",) if f.is_file()]
+    files += list(root.glob("*.py"))
+    for folder in root.iterdir():
+        if folder.is_dir() and folder.name not in _NOT_CODE and not folder.name.startswith((".", "_")) and (folder / "__init__.py").is_file():
+            files += [f for f in folder.rglob("*.py") if "__pycache__" not in f.parts]
+    return files

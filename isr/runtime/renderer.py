@@ -17,6 +17,7 @@ from typing import Any
 
 import jinja2
 import orjson
+from markupsafe import escape
 
 from isr.cache.record import HTML_TYPE, JSON_TYPE, Outcome, Record, make_variant, new_generation_id
 from isr.errors import FunctionError, FunctionFailed
@@ -118,7 +119,7 @@ class Renderer:
             outcome, target = "redirect", result["redirect"]
             payload = dump_data({"redirect": target, **common})
             status = 308 if target["permanent"] else 307
-            body = f'<!doctype html><a href="{jinja2.utils.escape(target["destination"])}">Redirecting…</a>'.encode()
+            body = f'<!doctype html><a href="{escape(target["destination"])}">Redirecting…</a>'.encode()
             html = make_variant(status, HTML_TYPE, body, location=target["destination"])
             json = make_variant(200, JSON_TYPE, payload)
         else:

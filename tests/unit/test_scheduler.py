@@ -1,0 +1,66 @@
+"""The regeneration scheduler: single flight per path, back-off after failures."""
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from isr.cache.disk import DiskBackend
+from isr.cache.memory import MemoryCache
+from isr.cache.record import HTML_TYPE, JSON_TYPE, Record, make_variant
+from isr.cache.store import RecordStore
+from isr.engine.freshness import backoff_delay
+from isr.engine.scheduler import Scheduler
+from isr.errors import FunctionFailed
+
+
+def store(tmp_path: Path) -> RecordStore:
+    return RecordStore(DiskBackend(tmp_path), "b1", MemoryCache(10**6))
+
+
+class Job:
+    def __init__(self, fail: bool = False, delay: float = 0.05) -> None:
+        self.calls = 0
+        self.fail = fail
+        self.delay = delay
+
+    async def __call__(self) -> tuple[Record, bytes]:
+        self.calls += 1
+        await asyncio.sleep(self.delay)
+        if self.fail:
+            raise FunctionFailed("boom")
+        rec = Record(
+            path="/p", page="/p", build_id="b1", generation=f"g{self.calls}", generated_at=1.0,
+            revalidate=60, tags=(), outcome="page",
+            html=make_variant(200, HTML_TYPE, b"h"), data=make_variant(200, JSON_TYPE, b"{}"),
+        )
+        return rec, rec.to_bytes()
+
+
+async def test_concurrent_generations_share_one_run(tmp_path: Path) -> None:
+    scheduler, job = Scheduler(store(tmp_path)), Job()
+    records = await asyncio.gather(*(scheduler.generate("/p", job, 5) for _ in range(50)))
+    assert job.calls == 1 and {r.generation for r in records} == {"g1"}
+
+
+async def test_refresh_runs_once_while_running(tmp_path: Path) -> None:
+    scheduler, job = Scheduler(store(tmp_path)), Job(delay=0.2)
+    for _ in range(20):
+        scheduler.refresh("/p", job, 5)
+    await scheduler.drain()
+    assert job.calls == 1
+    assert (await scheduler.store.load("/p")) is not None
+
+
+async def test_failure_backs_off_then_retries(tmp_path: Path) -> None:
+    scheduler, job = Scheduler(store(tmp_path)), Job(fail=True, delay=0)
+    with pytest.raises(FunctionFailed):
+        await scheduler.generate("/p", job, 5)
+    assert scheduler.backing_off("/p")
+    scheduler.refresh("/p", job, 5)  # ignored during back-off
+    await scheduler.drain()
+    assert job.calls == 1
+
+
+def test_backoff_doubles_to_ten_seconds() -> None:
+    assert [backoff_delay(n) for n in range(1, 7)] == [1, 2, 4, 8, 10, 10]

@@ -20,13 +20,14 @@ def respond(
     state: str | None = None,
     record: Record | None = None,
     extra: dict[str, str] | None = None,
+    now: float | None = None,
 ) -> web.Response:
-    coding = _coding(request.headers.get("Accept-Encoding", ""), variant.encodings)
+    coding = _coding(request, variant.encodings)
     headers = variant.headers[coding].copy()
     if state is not None:
         headers[CACHE_STATE] = state
     if record is not None:
-        headers["Age"] = str(max(int(time.time() - record.generated_at), 0))
+        headers["Age"] = str(max(int((now or time.time()) - record.generated_at), 0))
     if extra:
         headers.update(extra)
     etag = request.headers.get("If-None-Match")
@@ -36,9 +37,10 @@ def respond(
     return web.Response(status=variant.status, body=variant.bodies[coding], headers=headers)
 
 
-def _coding(accept: str, available: tuple[Encoding, ...]) -> Encoding:
+def _coding(request: web.BaseRequest, available: tuple[Encoding, ...]) -> Encoding:
     if len(available) == 1:
         return "identity"
+    accept = request.headers.get("Accept-Encoding", "")
     key = (accept, available)
     coding = _codings.get(key)
     if coding is None:

@@ -43,9 +43,10 @@ class Handler:
         hit = self.hot.get(raw)
         if hit is not None and request.method in _READ:
             record, variant = hit
-            if time.time() < record.stale_at:
+            now = time.time()
+            if now < record.stale_at:
                 self.memory.touch(record.path)
-                return respond(request, variant, "HIT", record)
+                return respond(request, variant, "HIT", record, now=now)
         try:
             return await self._dispatch(request, raw)
         except BadPath as exc:

@@ -16,6 +16,9 @@ class Backend(Protocol):
     async def put(self, build_id: str, path: str, raw: bytes, tags: tuple[str, ...]) -> None:
         """Replace a path's record atomically: readers see the old or the new one, never a mix."""
 
+    async def changes(self, build_id: str, since: int) -> tuple[int, list[str] | None]:
+        """The change counter now, and the paths written after `since` (None: too many to list)."""
+
     async def acquire_lease(self, build_id: str, path: str, ttl: float) -> str | None:
         """Take the right to regenerate a path for `ttl` seconds; a token, or None if held."""
 

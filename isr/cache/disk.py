@@ -14,6 +14,8 @@ import diskcache
 
 from isr.errors import CacheError
 
+CHANGELOG_LENGTH = 512  # writes remembered for other processes; a longer gap reloads all
+
 
 class DiskBackend:
     def __init__(self, directory: str | Path) -> None:
@@ -39,6 +41,26 @@ class DiskBackend:
                 self._update_tag(build_id, tag, path, add=True)
             self._cache.set(("ptags", build_id, path), tuple(tags))
             self._cache.set(("rec", build_id, path), raw)
+            self._log_change(build_id, path)
+
+    def _log_change(self, build_id: str, path: str) -> None:
+        """Count the write and remember its path, so other processes drop their copy."""
+        seq = self._cache.incr(("seq", build_id, ""), default=0)
+        log: list[tuple[int, str]] = self._cache.get(("log", build_id, ""), [])
+        log.append((seq, path))
+        self._cache.set(("log", build_id, ""), log[-CHANGELOG_LENGTH:])
+
+    async def changes(self, build_id: str, since: int) -> tuple[int, list[str] | None]:
+        return await asyncio.to_thread(self._changes, build_id, since)
+
+    def _changes(self, build_id: str, since: int) -> tuple[int, list[str] | None]:
+        seq: int = self._cache.get(("seq", build_id, ""), 0)
+        if seq == since:
+            return seq, []
+        log: list[tuple[int, str]] = self._cache.get(("log", build_id, ""), [])
+        if seq < since or not log or log[0][0] > since + 1:
+            return seq, None
+        return seq, [path for n, path in log if n > since]
 
     def _update_tag(self, build_id: str, tag: str, path: str, add: bool) -> None:
         key = ("tag", build_id, tag)

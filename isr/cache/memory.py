@@ -28,11 +28,11 @@ class MemoryCache:
     def touch(self, path: str) -> None:
         self._records.move_to_end(path)
 
-    def put(self, record: Record) -> None:
-        """Store a record unless an equal or newer generation is already here."""
+    def put(self, record: Record, newer_only: bool = True) -> None:
+        """Store a record; by default not over an equal or newer generation."""
         old = self._records.get(record.path)
         if old is not None:
-            if old.generation >= record.generation:
+            if old.generation == record.generation or (newer_only and old.generation > record.generation):
                 return
             self.bytes -= old.size
         self._records[record.path] = record

@@ -15,6 +15,7 @@ class RecordStore:
         self.backend = backend
         self.build_id = build_id
         self.memory = memory
+        self._seq: int | None = None  # the backend's change counter when last synced
 
     async def load(self, path: str) -> Record | None:
         record = self.memory.get(path)
@@ -31,6 +32,30 @@ class RecordStore:
         """Store a record; `raw` is its to_bytes(), made once where it was generated."""
         await self.backend.put(self.build_id, record.path, raw, record.tags)
         self.memory.put(record)
+
+    async def follow(self, interval: float) -> None:
+        """Keep the memory copy in step with writes by other processes (runs until cancelled)."""
+        while True:
+            await self.sync()
+            await asyncio.sleep(interval)
+
+    async def sync(self) -> None:
+        """Reload what other processes wrote since the last call (the first call only counts)."""
+        seq, paths = await self.backend.changes(self.build_id, -1 if self._seq is None else self._seq)
+        if self._seq is not None:
+            for path in self.memory.paths() if paths is None else paths:
+                await self._reload(path)
+        self._seq = seq
+
+    async def _reload(self, path: str) -> None:
+        raw = await self.backend.get(self.build_id, path)
+        if raw is None:
+            self.memory.drop(path)
+            return
+        current = self.memory.get(path)
+        record = Record.from_bytes(raw)
+        if current is not None:
+            self.memory.put(record, newer_only=False)  # the backend is the truth
 
     async def acquire_lease(self, path: str, ttl: float) -> str | None:
         return await self.backend.acquire_lease(self.build_id, path, ttl)

@@ -19,6 +19,8 @@ from isr.errors import IsrError
 from isr.http.server import Handler
 from isr.site.site import Site, load_site
 
+FOLLOW_INTERVAL_S = 0.5  # how often to look for generations other processes stored
+
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser("serve", help="serve the site (production server)")
@@ -48,10 +50,12 @@ async def serve(site: Site, host: str, port: int, cache: str | None) -> None:
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    follower = asyncio.create_task(engine.store.follow(FOLLOW_INTERVAL_S))
     print(f"isr: serving {site.root} (build {site.build_id}) on http://{host}:{port}", flush=True)
     try:
         await stop.wait()
     finally:
+        follower.cancel()
         listener.close()
         await server.shutdown(timeout=5)
         await engine.close()

@@ -100,3 +100,28 @@ async def test_records_of_any_size_round_trip_through_disk(tmp_path: Path, size:
     raw = await disk.get("b1", "/big")
     assert raw is not None and Record.from_bytes(raw).html.bodies["identity"] == b"z" * size
     await disk.close()
+
+
+async def test_changes_list_writes_since_a_counter(tmp_path: Path) -> None:
+    disk = DiskBackend(tmp_path)
+    seq, _ = await disk.changes("b1", -1)
+    await disk.put("b1", "/a", b"1", ())
+    await disk.put("b1", "/b", b"2", ())
+    now, paths = await disk.changes("b1", seq)
+    assert now == seq + 2 and paths == ["/a", "/b"]
+    assert await disk.changes("b1", now) == (now, [])
+    await disk.close()
+
+
+async def test_sync_picks_up_another_process_generation(tmp_path: Path) -> None:
+    """A record written through another store (another process) replaces the memory copy."""
+    reader = RecordStore(DiskBackend(tmp_path), "b1", MemoryCache(10**6))
+    writer = RecordStore(DiskBackend(tmp_path), "b1", MemoryCache(10**6))
+    first = record("/a", "g1")
+    await writer.save(first, first.to_bytes())
+    assert (await reader.load("/a")).generation == "g1"  # type: ignore[union-attr]
+    await reader.sync()
+    second = record("/a", "g2")
+    await writer.save(second, second.to_bytes())
+    await reader.sync()
+    assert reader.memory.get("/a").generation == "g2"  # type: ignore[union-attr]

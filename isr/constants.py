@@ -19,6 +19,7 @@ ONE_YEAR: Final = 31_536_000  # seconds; Next.js' default expireTime
 DEFAULT_MEMORY_MB: Final = 1024
 DEFAULT_MAX_DURATION_S: Final = 10.0
 DEFAULT_REVALIDATE_S: Final = 60
+DEFAULT_MAX_CONCURRENCY: Final = 4  # worker processes per bundle, Vercel's maxConcurrency
 DEFAULT_BODY_LIMIT: Final = 4_718_592  # bytes: 4.5 MB, Vercel's request and response limit
 
 COMPRESS_MIN_BYTES: Final = 1024  # bodies above this get stored br and gzip variants

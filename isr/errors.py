@@ -11,7 +11,8 @@
         ├── ResponseTooLarge        500 FUNCTION_RESPONSE_PAYLOAD_TOO_LARGE
         ├── PayloadTooLarge         413 FUNCTION_PAYLOAD_TOO_LARGE
         ├── NoResponse              502 NO_RESPONSE_FROM_FUNCTION
-        └── Throttled               503 FUNCTION_THROTTLED
+        ├── Throttled               503 FUNCTION_THROTTLED
+        └── BadRequestBody          400 BAD_REQUEST (a body the handler cannot be given)
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class FunctionError(IsrError):
     def __init__(self, message: str, detail: str = "") -> None:
         super().__init__(message)
         self.detail = detail
+        self.logs: list[str] = []  # what the function printed before it failed
 
 
 class FunctionTimeout(FunctionError):
@@ -78,3 +80,8 @@ class NoResponse(FunctionError):
 class Throttled(FunctionError):
     code = "FUNCTION_THROTTLED"
     status = 503
+
+
+class BadRequestBody(FunctionError):
+    code = "BAD_REQUEST"
+    status = 400

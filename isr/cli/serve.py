@@ -50,6 +50,7 @@ async def serve(site: Site, host: str, port: int, cache: str | None) -> None:
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    engine.invoker.prewarm()
     follower = asyncio.create_task(engine.store.follow(FOLLOW_INTERVAL_S))
     print(f"isr: serving {site.root} (build {site.build_id}) on http://{host}:{port}", flush=True)
     try:

@@ -12,14 +12,16 @@ import time
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from isr.cache.memory import MemoryCache
 from isr.constants import DATA_PREFIX, NO_STORE
 from isr.engine.engine import Answer, Engine, error_answer
-from isr.errors import BadPath, FunctionError
+from isr.errors import BadPath, FunctionError, PayloadTooLarge
 from isr.http.responses import json_error, respond
 from isr.http.static import PublicFiles
 from isr.site.paths import join_path, split_path
+from isr.site.routes import Params, Route
 
 log = logging.getLogger("isr")
 
@@ -82,8 +84,16 @@ class Handler:
         elif route.kind == "SSR":
             answer = await self.engine.server_side(route, params, path, _request_event(request), False)
         else:
-            return json_error(501, "NOT_IMPLEMENTED", "API functions arrive with the function runtime")
+            return await self._api(request, route, params, path)
         return await self._answer(request, raw, answer, False)
+
+    async def _api(self, request: web.BaseRequest, route: Route, params: Params, path: str) -> web.Response:
+        event = {"method": request.method, "path": path, "params": params, **_request_event(request)}
+        event["body"] = await read_body(request, self.site.config.request_body_limit)
+        result = await self.engine.invoke(route, "api", event)
+        headers = CIMultiDict(result["headers"])
+        headers.setdefault("Cache-Control", NO_STORE)
+        return web.Response(status=result["status"], body=result["body"], headers=headers)
 
     async def _data(self, request: web.BaseRequest, raw: str) -> web.StreamResponse:
         build, _, rest = raw[len(DATA_PREFIX) :].partition("/")
@@ -108,6 +118,19 @@ class Handler:
         if answer.record is not None:
             self.memory.alias(raw, answer.record, as_json)
         return respond(request, answer.variant, answer.state, answer.record, answer.headers)
+
+
+async def read_body(request: web.BaseRequest, limit: int) -> bytes:
+    """The request body, refused before the function sees it when over the limit."""
+    if (request.content_length or 0) > limit:
+        raise PayloadTooLarge(f"request body of {request.content_length} bytes is over the {limit}-byte limit")
+    chunks, size = [], 0
+    while chunk := await request.content.read(2**16):
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body is over the {limit}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _request_event(request: web.BaseRequest) -> dict[str, Any]:

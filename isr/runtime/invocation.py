@@ -34,4 +34,7 @@ class Invoker(Protocol):
     async def invoke(self, invocation: Invocation) -> Result:
         """Run it; raises a FunctionError subclass on timeout, crash, exception, …"""
 
+    def prewarm(self) -> None:
+        """Start what the first invocations need (worker processes) ahead of them."""
+
     async def close(self) -> None: ...

@@ -20,7 +20,8 @@ import orjson
 from markupsafe import escape
 
 from isr.cache.record import HTML_TYPE, JSON_TYPE, Outcome, Record, make_variant, new_generation_id
-from isr.errors import FunctionError, FunctionFailed
+from isr.errors import FunctionError, FunctionFailed, NoResponse, ResponseTooLarge
+from isr.runtime import api
 from isr.runtime.datascript import dump_data, embed
 from isr.runtime.invocation import Invocation
 from isr.site.config import Revalidate
@@ -58,7 +59,7 @@ class Renderer:
         """Run one invocation; user errors become FunctionFailed with the traceback as detail."""
         try:
             return await self._dispatch(invocation)
-        except FunctionError:
+        except (FunctionError, MemoryError):
             raise
         except Exception as exc:
             raise FunctionFailed(f"{invocation.file}: {type(exc).__name__}: {exc}", traceback.format_exc()) from None
@@ -74,6 +75,8 @@ class Renderer:
             return self.fallback_html(route, event["path"], event["params"])
         if inv.kind == "ssr":
             return await self.server_side(route, event)
+        if inv.kind == "api":
+            return await self.api(route, event)
         return (await self.static(route, event["path"], event["params"])).to_bytes()
 
     def module(self, file: str) -> ModuleType:
@@ -128,11 +131,17 @@ class Renderer:
             page = self.render_template(route, {**props, "params": params, "path": path, "fallback": False})
             html = make_variant(200, HTML_TYPE, embed(page, payload))
             json = make_variant(200, JSON_TYPE, payload)
+        self._check_size(route, html.bodies["identity"])
         return Record(
             path=path, page=route.page, build_id=self.site.build_id, generation=generation,
             generated_at=time.time(), revalidate=result.get("revalidate", default),
             tags=tuple(result.get("tags", ())), outcome=outcome, html=html, data=json,
         )
+
+    def _check_size(self, route: Route, body: bytes) -> None:
+        limit = self.site.config.response_body_limit
+        if len(body) > limit:
+            raise ResponseTooLarge(f"{route.file}: response of {len(body)} bytes is over the {limit}-byte limit")
 
     def render_template(self, route: Route, variables: dict[str, Any]) -> bytes:
         try:
@@ -160,6 +169,15 @@ class Renderer:
         result = _check_result(await _call(self.module(route.file).get_server_side_props, ctx), route.file, ssr=True)
         record = self._record(route, event["path"], event["params"], result, False)
         return {"html": record.html, "data": record.data, "headers": result.get("headers", {})}
+
+
+    async def api(self, route: Route, event: dict[str, Any]) -> dict[str, Any]:
+        request, response = api.Request(event), api.Response()
+        await _call(self.module(route.file).handler, request, response)
+        if response.body is None:
+            raise NoResponse(f"{route.file}: handler returned without sending a response")
+        self._check_size(route, response.body)
+        return {"status": response.status_code, "headers": response.headers, "body": response.body}
 
 
 async def _call(function: Any, *args: Any) -> Any:

@@ -11,6 +11,7 @@ import orjson
 
 from isr.constants import (
     DEFAULT_BODY_LIMIT,
+    DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_DURATION_S,
     DEFAULT_MEMORY_MB,
     DEFAULT_REVALIDATE_S,
@@ -19,7 +20,7 @@ from isr.errors import ConfigError
 
 Revalidate = int | bool  # seconds, or False: fresh until revalidated on demand
 
-_FUNCTION_KEYS = {"memory", "maxDuration"}
+_FUNCTION_KEYS = {"memory", "maxDuration", "maxConcurrency"}
 _DEFAULT_KEYS = _FUNCTION_KEYS | {"revalidate"}
 _LIMIT_KEYS = {"requestBody", "responseBody"}
 _TOP_KEYS = {"functions", "defaults", "limits"}
@@ -33,10 +34,11 @@ class FunctionConfig:
 
     memory: int = DEFAULT_MEMORY_MB  # MB
     max_duration: float = DEFAULT_MAX_DURATION_S  # seconds
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY  # worker processes of the bundle
 
     @property
     def bundle(self) -> str:
-        return f"m{self.memory}-d{self.max_duration:g}"
+        return f"m{self.memory}-d{self.max_duration:g}-c{self.max_concurrency}"
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class SiteConfig:
         return FunctionConfig(
             memory=settings.get("memory", self.defaults.memory),
             max_duration=settings.get("max_duration", self.defaults.max_duration),
+            max_concurrency=settings.get("max_concurrency", self.defaults.max_concurrency),
         )
 
 
@@ -81,6 +84,7 @@ def parse_config(raw: Any, where: str = "isr.json") -> SiteConfig:
         defaults=FunctionConfig(
             memory=base.get("memory", DEFAULT_MEMORY_MB),
             max_duration=base.get("max_duration", DEFAULT_MAX_DURATION_S),
+            max_concurrency=base.get("max_concurrency", DEFAULT_MAX_CONCURRENCY),
         ),
         revalidate=_revalidate(defaults.get("revalidate", DEFAULT_REVALIDATE_S), where),
         request_body_limit=_size(limits.get("requestBody", DEFAULT_BODY_LIMIT), where),
@@ -119,6 +123,11 @@ def _function_settings(value: dict[str, Any], where: str) -> dict[str, Any]:
         if not isinstance(duration, int | float) or isinstance(duration, bool) or not 0 < duration <= 900:
             raise ConfigError(f"{where}: maxDuration must be seconds, above 0 and at most 900")
         settings["max_duration"] = float(duration)
+    if "maxConcurrency" in value:
+        concurrency = value["maxConcurrency"]
+        if not isinstance(concurrency, int) or isinstance(concurrency, bool) or not 1 <= concurrency <= 64:
+            raise ConfigError(f"{where}: maxConcurrency must be a whole number of workers from 1 to 64")
+        settings["max_concurrency"] = concurrency
     return settings
 
 

@@ -1,0 +1,116 @@
+"""Resource limits of worker processes: memory by rlimit, CPU share by cgroup.
+
+CPU follows memory as on AWS Lambda and Vercel: a worker gets memory / 1769 MB of
+a CPU (1,769 MB = 1 vCPU), capped at the machine's cores. It is enforced with a
+cgroup (v1 `cpu` or v2) per worker where the machine lets us create one (root,
+writable cgroup fs); elsewhere workers share the CPUs unthrottled.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+from pathlib import Path
+
+log = logging.getLogger("isr")
+
+MB = 2**20
+MB_PER_VCPU = 1769
+CFS_PERIOD_US = 100_000
+
+
+def limit_memory(memory_mb: int) -> None:
+    """Cap this process's data (heap and anonymous mappings) at what it uses now plus memory_mb.
+
+    RLIMIT_DATA, unlike RLIMIT_AS, leaves thread stacks and mapped files out, so the
+    limit is close to what the function itself allocates. Going over raises MemoryError.
+    """
+    used = _status_kb("VmData") * 1024
+    resource.setrlimit(resource.RLIMIT_DATA, (used + memory_mb * MB, resource.RLIM_INFINITY))
+
+
+def peak_memory_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def cpu_share(memory_mb: int) -> float:
+    return min(memory_mb / MB_PER_VCPU, float(os.cpu_count() or 1))
+
+
+class CpuGroups:
+    """One cgroup per worker process under a folder of this server's; best effort."""
+
+    def __init__(self) -> None:
+        self.root = _writable_root()
+        if self.root is not None:
+            self.root = self.root / f"isr-{os.getpid()}"
+            try:
+                self.root.mkdir(exist_ok=True)
+            except OSError:
+                self.root = None
+        if self.root is None:
+            log.info("CPU share per function is not enforced: no writable cgroup on this machine")
+
+    def place(self, pid: int, memory_mb: int) -> None:
+        if self.root is None:
+            return
+        group = self.root / str(pid)
+        quota = int(cpu_share(memory_mb) * CFS_PERIOD_US)
+        try:
+            group.mkdir(exist_ok=True)
+            if (group / "cpu.max").exists():
+                (group / "cpu.max").write_text(f"{quota} {CFS_PERIOD_US}")
+            else:
+                (group / "cpu.cfs_period_us").write_text(str(CFS_PERIOD_US))
+                (group / "cpu.cfs_quota_us").write_text(str(quota))
+            (group / "cgroup.procs").write_text(str(pid))
+        except OSError as exc:
+            log.info("cannot limit the CPU of worker %s: %s", pid, exc)
+
+    def remove(self, pid: int) -> None:
+        if self.root is not None:
+            _rmdir(self.root / str(pid))
+
+    def close(self) -> None:
+        if self.root is not None:
+            for group in self.root.glob("*"):
+                _rmdir(group)
+            _rmdir(self.root)
+
+
+def _writable_root() -> Path | None:
+    for candidate in (Path("/sys/fs/cgroup/cpu"), Path("/sys/fs/cgroup")):
+        controllers = candidate / "cgroup.controllers"
+        is_v2 = controllers.exists() and "cpu" in controllers.read_text().split()
+        is_v1 = (candidate / "cpu.cfs_quota_us").exists()
+        if (is_v1 or is_v2) and os.access(candidate, os.W_OK):
+            _remove_stale(candidate)
+            return candidate
+    return None
+
+
+def _remove_stale(root: Path) -> None:
+    """Folders of servers that died without cleaning up (kill -9)."""
+    for folder in root.glob("isr-*"):
+        pid = folder.name.removeprefix("isr-")
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            for group in folder.glob("*"):
+                _rmdir(group)
+            _rmdir(folder)
+
+
+def _rmdir(path: Path) -> None:
+    try:
+        path.rmdir()  # cgroup folders are removed with rmdir, never rmtree
+    except OSError:
+        pass
+
+

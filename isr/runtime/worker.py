@@ -1,0 +1,115 @@
+"""A worker process: runs the invocations its parent sends over a private pipe.
+
+Each reply is one pickled Reply. A worker that ran out of memory says so and exits,
+since its heap may be left in any state; the parent starts a fresh one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import pickle
+import signal
+import time
+import traceback
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+from isr.errors import FunctionError, FunctionFailed
+from isr.runtime import capture
+from isr.runtime.invocation import Invocation
+from isr.runtime.limits import limit_memory, peak_memory_mb
+from isr.runtime.renderer import Renderer
+from isr.site.site import load_site
+
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass
+class Reply:
+    value: Any = None
+    error: tuple[str, str, str] | None = None  # FunctionError class name, message, detail
+    logs: list[str] = field(default_factory=list)
+    duration_ms: float = 0.0
+    memory_mb: float = 0.0
+    exiting: bool = False  # the worker stops after this reply
+
+
+def main(site_root: str, conn: Connection, memory_mb: int) -> None:
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the server decides
+    load_env(Path(site_root))
+    try:
+        renderer = Renderer(load_site(site_root))
+    except Exception as exc:  # the server loaded this site already; report, do not hang
+        conn.send_bytes(pickle.dumps(Reply(error=("FunctionFailed", f"worker cannot load the site: {exc}", ""), exiting=True)))
+        return
+    capture.install()
+    limit_memory(memory_mb)
+    loop = asyncio.new_event_loop()
+    conn.send_bytes(pickle.dumps(Reply()))  # ready
+    while True:
+        try:
+            invocation = pickle.loads(conn.recv_bytes())
+        except (EOFError, OSError):
+            return
+        reply = _run(loop, renderer, invocation)
+        try:
+            conn.send_bytes(pickle.dumps(reply))
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+            conn.send_bytes(pickle.dumps(Reply(error=("FunctionFailed", f"{invocation.file}: result cannot be sent: {exc}", ""))))
+        if reply.exiting:
+            return
+
+
+def _run(loop: asyncio.AbstractEventLoop, renderer: Renderer, invocation: Invocation) -> Reply:
+    reply = Reply()
+    started = time.perf_counter()
+    with capture.captured() as lines:
+        try:
+            reply.value = loop.run_until_complete(renderer.run(invocation))
+        except MemoryError:
+            reply.value = None
+            reply.error = ("FunctionFailed", f"{invocation.file}: out of memory (over its {invocation.limits.memory} MB)", "")
+            reply.exiting = True
+        except FunctionError as exc:
+            reply.error = (type(exc).__name__, str(exc), exc.detail)
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt from user code
+            reply.error = ("FunctionFailed", f"{invocation.file}: {type(exc).__name__}: {exc}", traceback.format_exc())
+            reply.exiting = True
+    reply.logs = lines
+    reply.duration_ms = (time.perf_counter() - started) * 1000
+    reply.memory_mb = peak_memory_mb()
+    return reply
+
+
+def load_env(site: Path) -> None:
+    """The site's .env, under what the environment already sets (which wins)."""
+    for key, value in dotenv_values(site / ".env").items():
+        if value is not None:
+            os.environ.setdefault(key, value)
+
+
+def _die_with_parent() -> None:
+    """Be killed when the process that started us dies, even mid-loop (Linux)."""
+    try:
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
+def error_of(reply: Reply) -> FunctionError | None:
+    if reply.error is None:
+        return None
+    name, message, detail = reply.error
+    kind = next((c for c in _subclasses(FunctionError) if c.__name__ == name), FunctionFailed)
+    return kind(message, detail)
+
+
+def _subclasses(cls: type[FunctionError]) -> list[type[FunctionError]]:
+    return [cls, *(s for c in cls.__subclasses__() for s in _subclasses(c))]

@@ -15,9 +15,9 @@ from isr.cache.store import RecordStore
 from isr.constants import MISS, NO_STORE
 from isr.engine.freshness import state_of
 from isr.engine.scheduler import Scheduler
-from isr.errors import BadPath, FunctionError, FunctionFailed
+from isr.errors import BadPath, FunctionError, FunctionFailed, SiteError
 from isr.runtime.invocation import Invocation, Invoker, Kind
-from isr.site.paths import join_path, split_path
+from isr.site.paths import check_segment, join_path, segments_of, split_path
 from isr.site.routes import Params, Route
 from isr.site.site import Site
 
@@ -61,6 +61,16 @@ class Engine:
         """Generate a path now, joining a generation of it already running."""
         return await self.scheduler.generate(path, self._job(route, params, path, kind), route.function.max_duration)
 
+    def refresh_stale(self, record: Record) -> None:
+        """Start regenerating a stale record's path, unless that already runs or backs off."""
+        path = record.path
+        if self.scheduler.running(path) or self.scheduler.backing_off(path):
+            return
+        route = self.site.routes.by_page[record.page]
+        params = route.match(segments_of(path))
+        if params is not None:
+            self.refresh(route, params, path)
+
     def refresh(self, route: Route, params: Params, path: str) -> None:
         self.scheduler.refresh(path, self._job(route, params, path, "regenerate"), route.function.max_duration)
 
@@ -96,18 +106,20 @@ class Engine:
         return paths
 
     def _static_path(self, route: Route, entry: Any) -> str:
-        if isinstance(entry, dict):
-            entry = route.path_for(entry)
-        if not isinstance(entry, str):
-            raise FunctionFailed(f"{route.file}: get_static_paths entries must be param dicts or path strings")
+        """A get_static_paths entry (params, or a URL path as a browser sends it) as a canonical path."""
         try:
-            path = join_path(split_path(entry))
-        except BadPath as exc:
+            if isinstance(entry, dict):
+                segments = [check_segment(s) for s in route.segments_for(entry)]
+            elif isinstance(entry, str):
+                segments = split_path(entry)
+            else:
+                raise FunctionFailed(f"{route.file}: get_static_paths entries must be param dicts or path strings")
+        except (BadPath, SiteError) as exc:
             raise FunctionFailed(f"{route.file}: get_static_paths returned {entry!r}: {exc}") from None
-        match = self.site.routes.match(split_path(path))
+        match = self.site.routes.match(segments)
         if match is None or match[0] is not route:
             raise FunctionFailed(f"{route.file}: get_static_paths returned {entry!r}, which is not a path of {route.page}")
-        return path
+        return join_path(segments)
 
     # -- everything else ----------------------------------------------------------
 
@@ -132,7 +144,7 @@ class Engine:
         return (await self.invoker.invoke(Invocation(route.file, kind, event, route.function))).value
 
     async def prerender(self, route: Route, path: str) -> Record:
-        match = self.site.routes.match(split_path(path))
+        match = self.site.routes.match(segments_of(path))
         assert match is not None and match[0] is route
         return await self.generate(route, match[1], path, "render")
 

@@ -53,13 +53,14 @@ class Scheduler:
     def _start(self, path: str, job: Job, max_duration: float, wait: bool) -> asyncio.Task[Record | None]:
         task = asyncio.create_task(self._run(path, job, max_duration, wait))
         self._running[path] = task
-        task.add_done_callback(lambda t: self._finished(path, t))
+        task.add_done_callback(lambda t: self._finished(path, t, background=not wait))
         return task
 
-    def _finished(self, path: str, task: asyncio.Task[Record | None]) -> None:
+    def _finished(self, path: str, task: asyncio.Task[Record | None], background: bool) -> None:
+        """Forget the task; a background one has nobody awaiting it, so report its failure here."""
         if self._running.get(path) is task:
             del self._running[path]
-        if task.cancelled():
+        if task.cancelled() or not background:
             return
         error = task.exception()
         if isinstance(error, FunctionError):

@@ -46,9 +46,11 @@ class Handler:
         if hit is not None and request.method in _READ:
             record, variant = hit
             now = time.time()
+            self.memory.touch(record.path)
             if now < record.stale_at:
-                self.memory.touch(record.path)
                 return respond(request, variant, "HIT", record, now=now)
+            self.engine.refresh_stale(record)
+            return respond(request, variant, "STALE", record, now=now)
         try:
             return await self._dispatch(request, raw)
         except BadPath as exc:

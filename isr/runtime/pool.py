@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import pickle
 import signal
 from multiprocessing.connection import Connection
@@ -52,6 +53,9 @@ class Worker:
             raise FunctionTimeout(f"{invocation.file if invocation else 'worker'} ran past its maxDuration of {timeout:g} s") from None
         finally:
             loop.remove_reader(self.conn.fileno())
+            # The loop made the pipe non-blocking; a reply longer than one read must
+            # be read whole, and the worker is writing it right now.
+            os.set_blocking(self.conn.fileno(), True)
         try:
             reply: Reply = pickle.loads(self.conn.recv_bytes())
         except (EOFError, OSError):

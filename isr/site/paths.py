@@ -23,10 +23,19 @@ def split_path(raw: str) -> list[str]:
             segment = unquote(part, errors="strict")
         except UnicodeDecodeError:
             raise BadPath("path is not valid UTF-8 after percent-decoding") from None
-        if not segment or "/" in segment or "\x00" in segment or ".." in segment or segment == ".":
-            raise BadPath("path has an empty, '.', '..', '/' or NUL segment")
-        segments.append(segment)
+        segments.append(check_segment(segment))
     return segments
+
+
+def check_segment(segment: str) -> str:
+    if not segment or "/" in segment or "\x00" in segment or ".." in segment or segment == ".":
+        raise BadPath("path has an empty, '.', '..', '/' or NUL segment")
+    return segment
+
+
+def segments_of(path: str) -> list[str]:
+    """The segments of a canonical (already decoded) path; never decodes again."""
+    return [] if path == "/" else path[1:].split("/")
 
 
 def join_path(segments: list[str]) -> str:

@@ -71,8 +71,8 @@ class Route:
                 params[segment.name] = parts[i]
         return params if len(parts) == len(self.segments) else None
 
-    def path_for(self, params: Params) -> str:
-        """The request path of this route with these params (for get_static_paths)."""
+    def segments_for(self, params: Params) -> list[str]:
+        """The decoded path segments of this route with these params (for get_static_paths)."""
         parts: list[str] = []
         for segment in self.segments:
             if segment.kind == "static":
@@ -89,7 +89,7 @@ class Route:
                 parts.extend(value)
             elif segment.kind == "catchall":
                 raise SiteError(f"{self.file}: get_static_paths: param {segment.name!r} is required")
-        return "/" + "/".join(parts)
+        return parts
 
     def sort_key(self) -> tuple[tuple[int, str], ...]:
         return tuple((_RANK[s.kind], s.name if s.kind == "static" else "") for s in self.segments)

@@ -6,7 +6,7 @@ import pytest
 
 from isr.errors import BadPath, SiteError
 from isr.site.config import SiteConfig
-from isr.site.paths import data_path, join_path, split_path
+from isr.site.paths import data_path, join_path, segments_of, split_path
 from isr.site.routes import scan_routes
 
 
@@ -73,8 +73,13 @@ def test_bad_segment_names_are_an_error(tmp_path: Path) -> None:
         scan_routes(make_site(tmp_path, ["blog/[sl-ug].py"]), SiteConfig())
 
 
-def test_path_for_builds_paths_from_params(tmp_path: Path) -> None:
+def test_segments_for_builds_paths_from_params(tmp_path: Path) -> None:
     table = scan_routes(make_site(tmp_path, ["docs/[...path].py", "b/[slug].py"]), SiteConfig())
-    assert table.by_page["/docs/[...path]"].path_for({"path": ["a", "b"]}) == "/docs/a/b"
+    assert table.by_page["/docs/[...path]"].segments_for({"path": ["a", "b"]}) == ["docs", "a", "b"]
+    assert table.by_page["/b/[slug]"].segments_for({"slug": "a%20b"}) == ["b", "a%20b"]  # literal, not decoded
     with pytest.raises(SiteError):
-        table.by_page["/b/[slug]"].path_for({})
+        table.by_page["/b/[slug]"].segments_for({})
+
+
+def test_canonical_paths_are_never_decoded_twice() -> None:
+    assert segments_of(join_path(split_path("/a/%2525"))) == ["a", "%25"]

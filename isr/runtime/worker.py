@@ -40,9 +40,11 @@ class Reply:
     exiting: bool = False  # the worker stops after this reply
 
 
-def main(site_root: str, conn: Connection, memory_mb: int) -> None:
+def main(site_root: str, conn: Connection, memory_mb: int, environ: dict[str, str]) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the server decides
+    os.environ.clear()
+    os.environ.update(environ)  # the server's, not the forkserver's snapshot of it
     load_env(Path(site_root))
     try:
         renderer = Renderer(load_site(site_root))

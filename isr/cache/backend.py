@@ -9,9 +9,15 @@ from __future__ import annotations
 from typing import Protocol
 
 
+Stored = tuple[bytes, str | None]  # record bytes, and the generation last marked stale
+
+
 class Backend(Protocol):
-    async def get(self, build_id: str, path: str) -> bytes | None:
+    async def get(self, build_id: str, path: str) -> Stored | None:
         """The stored record of a path, or None."""
+
+    async def expire(self, build_id: str, path: str, generation: str) -> None:
+        """Mark one generation of a path stale (a newer generation is never affected)."""
 
     async def put(self, build_id: str, path: str, raw: bytes, tags: tuple[str, ...]) -> None:
         """Replace a path's record atomically: readers see the old or the new one, never a mix."""

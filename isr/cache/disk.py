@@ -12,6 +12,7 @@ from typing import Any
 
 import diskcache
 
+from isr.cache.backend import Stored
 from isr.errors import CacheError
 
 CHANGELOG_LENGTH = 512  # writes remembered for other processes; a longer gap reloads all
@@ -26,8 +27,22 @@ class DiskBackend:
         except Exception as exc:  # diskcache raises sqlite3 and OS errors alike
             raise CacheError(f"cannot open cache folder {directory}: {exc}") from None
 
-    async def get(self, build_id: str, path: str) -> bytes | None:
-        return await asyncio.to_thread(self._cache.get, ("rec", build_id, path))  # type: ignore[no-any-return]
+    async def get(self, build_id: str, path: str) -> Stored | None:
+        return await asyncio.to_thread(self._get, build_id, path)
+
+    def _get(self, build_id: str, path: str) -> Stored | None:
+        with self._cache.transact():
+            raw = self._cache.get(("rec", build_id, path))
+            expired = self._cache.get(("expired", build_id, path))
+        return None if raw is None else (raw, expired)
+
+    async def expire(self, build_id: str, path: str, generation: str) -> None:
+        await asyncio.to_thread(self._expire, build_id, path, generation)
+
+    def _expire(self, build_id: str, path: str, generation: str) -> None:
+        with self._cache.transact():
+            self._cache.set(("expired", build_id, path), generation)
+            self._log_change(build_id, path)
 
     async def put(self, build_id: str, path: str, raw: bytes, tags: tuple[str, ...]) -> None:
         await asyncio.to_thread(self._put, build_id, path, raw, tags)

@@ -32,7 +32,10 @@ class MemoryCache:
         """Store a record; by default not over an equal or newer generation."""
         old = self._records.get(record.path)
         if old is not None:
-            if old.generation == record.generation or (newer_only and old.generation > record.generation):
+            if old.generation == record.generation:
+                old.stale_at = min(old.stale_at, record.stale_at)  # learn of an on-demand expiry
+                return
+            if newer_only and old.generation > record.generation:
                 return
             self.bytes -= old.size
         self._records[record.path] = record

@@ -84,14 +84,17 @@ class Record:
     html: Variant
     data: Variant
 
+    stale_at: float = field(init=False)  # Unix time; 0 once marked stale on demand (tags)
+
     def __post_init__(self) -> None:
         control = cache_control(self.revalidate)
         self.html.prepare(control, self.generation)
         self.data.prepare(control, self.generation)
+        self.stale_at = float("inf") if self.revalidate is False else self.generated_at + self.revalidate
 
-    @property
-    def stale_at(self) -> float:
-        return float("inf") if self.revalidate is False else self.generated_at + self.revalidate
+    def expire(self) -> None:
+        """Stale from now on, whatever its revalidate: the next request regenerates it."""
+        self.stale_at = 0.0
 
     @property
     def size(self) -> int:

@@ -21,12 +21,30 @@ class RecordStore:
         record = self.memory.get(path)
         if record is not None:
             return record
-        raw = await self.backend.get(self.build_id, path)
-        if raw is None:
+        record = await self._read(path)
+        if record is None:
             return None
-        record = Record.from_bytes(raw)
         self.memory.put(record)
         return self.memory.get(path)
+
+    async def _read(self, path: str) -> Record | None:
+        stored = await self.backend.get(self.build_id, path)
+        if stored is None:
+            return None
+        raw, expired = stored
+        record = Record.from_bytes(raw)
+        if record.generation == expired:
+            record.expire()
+        return record
+
+    async def expire(self, path: str) -> bool:
+        """Mark a path's current generation stale, here and for every process; False if none."""
+        record = await self.load(path)
+        if record is None:
+            return False
+        await self.backend.expire(self.build_id, path, record.generation)
+        record.expire()
+        return True
 
     async def save(self, record: Record, raw: bytes) -> None:
         """Store a record; `raw` is its to_bytes(), made once where it was generated."""
@@ -48,12 +66,11 @@ class RecordStore:
         self._seq = seq
 
     async def _reload(self, path: str) -> None:
-        raw = await self.backend.get(self.build_id, path)
-        if raw is None:
+        record = await self._read(path)
+        if record is None:
             self.memory.drop(path)
             return
         current = self.memory.get(path)
-        record = Record.from_bytes(raw)
         if current is not None:
             self.memory.put(record, newer_only=False)  # the backend is the truth
 
@@ -67,9 +84,8 @@ class RecordStore:
         """Poll the backend until another process stores a generation newer than `after`."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            raw = await self.backend.get(self.build_id, path)
-            if raw is not None:
-                record = Record.from_bytes(raw)
+            record = await self._read(path)
+            if record is not None:
                 if record.generated_at > after:
                     self.memory.put(record)
                     return record

@@ -23,7 +23,7 @@ async def test_put_replaces_record_and_tag_index(tmp_path: Path) -> None:
     disk = DiskBackend(tmp_path)
     await disk.put("b1", "/a", b"one", ("blog", "x"))
     await disk.put("b1", "/a", b"two", ("blog",))
-    assert await disk.get("b1", "/a") == b"two"
+    assert await disk.get("b1", "/a") == (b"two", None)
     assert await disk.paths_with_tag("b1", "blog") == ["/a"]
     assert await disk.paths_with_tag("b1", "x") == []
     await disk.close()
@@ -63,7 +63,7 @@ async def test_drop_other_builds_keeps_the_current_one(tmp_path: Path) -> None:
     await disk.put("old", "/a", b"1", ("t",))
     await disk.put("new", "/a", b"2", ())
     assert await disk.drop_other_builds("new") >= 2
-    assert await disk.get("old", "/a") is None and await disk.get("new", "/a") == b"2"
+    assert await disk.get("old", "/a") is None and await disk.get("new", "/a") == (b"2", None)
     await disk.close()
 
 
@@ -97,8 +97,8 @@ async def test_records_of_any_size_round_trip_through_disk(tmp_path: Path, size:
     disk = DiskBackend(tmp_path)
     rec = record("/big", "g1", b"z" * size)
     await disk.put("b1", "/big", rec.to_bytes(), ())
-    raw = await disk.get("b1", "/big")
-    assert raw is not None and Record.from_bytes(raw).html.bodies["identity"] == b"z" * size
+    stored = await disk.get("b1", "/big")
+    assert stored is not None and Record.from_bytes(stored[0]).html.bodies["identity"] == b"z" * size
     await disk.close()
 
 
@@ -125,3 +125,17 @@ async def test_sync_picks_up_another_process_generation(tmp_path: Path) -> None:
     await writer.save(second, second.to_bytes())
     await reader.sync()
     assert reader.memory.get("/a").generation == "g2"  # type: ignore[union-attr]
+
+
+async def test_expire_marks_only_the_current_generation(tmp_path: Path) -> None:
+    store = RecordStore(DiskBackend(tmp_path), "b1", MemoryCache(10**6))
+    first = record("/a", "g1")
+    await store.save(first, first.to_bytes())
+    assert await store.expire("/a") and first.stale_at == 0
+    other = RecordStore(DiskBackend(tmp_path), "b1", MemoryCache(10**6))
+    assert (await other.load("/a")).stale_at == 0  # type: ignore[union-attr]
+    second = record("/a", "g2")
+    await store.save(second, second.to_bytes())
+    fresh = RecordStore(DiskBackend(tmp_path), "b1", MemoryCache(10**6))
+    assert (await fresh.load("/a")).stale_at == 61.0  # type: ignore[union-attr]
+    assert not await store.expire("/missing")

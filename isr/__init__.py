@@ -5,4 +5,6 @@ A page author imports from `isr` only.
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from isr.client import RevalidateError, revalidate  # noqa: E402
+
+__all__ = ["RevalidateError", "__version__", "revalidate"]

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+from dotenv import dotenv_values
 
 from isr.cache.disk import DiskBackend
 from isr.cache.memory import MemoryCache
 from isr.cache.store import RecordStore
-from isr.constants import MEMORY_CACHE_BYTES
+from isr.constants import MEMORY_CACHE_BYTES, TOKEN_VARIABLE
 from isr.engine.engine import Engine
 from isr.runtime.pool import WorkerInvoker
 from isr.site.site import Site
 
 
-def open_engine(site: Site, cache: str | None) -> Engine:
-    """An engine on the disk cache in `cache` (default: the site's cache/ folder)."""
+def open_engine(site: Site, cache: str | None, environ: dict[str, str] | None = None) -> Engine:
+    """An engine on the disk cache in `cache` (default: the site's cache/ folder).
+
+    `environ` reaches functions on top of the server's environment and .env.
+    """
     backend = DiskBackend(Path(cache) if cache else site.root / "cache")
     store = RecordStore(backend, site.build_id, MemoryCache(MEMORY_CACHE_BYTES))
-    return Engine(site, store, WorkerInvoker(site))
+    return Engine(site, store, WorkerInvoker(site, environ))
+
+
+def revalidate_token(site: Site) -> str:
+    """ISR_REVALIDATE_TOKEN from the environment, else from the site's .env; "" when unset."""
+    return os.environ.get(TOKEN_VARIABLE) or dotenv_values(site.root / ".env").get(TOKEN_VARIABLE) or ""

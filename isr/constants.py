@@ -30,3 +30,8 @@ BACKOFF_MAX_S: Final = 10.0
 
 DATA_PREFIX: Final = "/_isr/data/"
 DATA_SCRIPT_ID: Final = "__ISR_DATA__"
+
+TOKEN_VARIABLE: Final = "ISR_REVALIDATE_TOKEN"
+URL_VARIABLE: Final = "ISR_URL"
+INTERNAL_TOKEN_VARIABLE: Final = "ISR_INTERNAL_TOKEN"  # lets a server's own functions revalidate
+DEFAULT_URL: Final = "http://127.0.0.1:3000"

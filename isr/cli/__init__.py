@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 
 from isr import __version__
-from isr.cli import build, routes, serve
+from isr.cli import build, revalidate, routes, serve
 from isr.errors import IsrError
 
-COMMANDS = {"serve": serve, "build": build, "routes": routes}
+COMMANDS = {"serve": serve, "build": build, "routes": routes, "revalidate": revalidate}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

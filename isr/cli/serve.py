@@ -13,9 +13,11 @@ from typing import Any
 import uvloop
 from aiohttp import web
 
-from isr.app import open_engine
+from isr.app import open_engine, revalidate_token
 from isr.cli.common import add_cache, add_site
+from isr.constants import INTERNAL_TOKEN_VARIABLE, URL_VARIABLE
 from isr.errors import IsrError
+from isr.http.revalidate import RevalidateEndpoint
 from isr.http.server import Handler
 from isr.site.site import Site, load_site
 
@@ -38,9 +40,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def serve(site: Site, host: str, port: int, cache: str | None) -> None:
-    engine = open_engine(site, cache)
-    instance = secrets.token_hex(3)
-    server = web.Server(Handler(engine, engine.store.memory, instance), access_log=None)
+    internal = secrets.token_urlsafe(24)
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"
+    engine = open_engine(site, cache, {URL_VARIABLE: url, INTERNAL_TOKEN_VARIABLE: internal})
+    endpoint = RevalidateEndpoint(engine, [revalidate_token(site), internal])
+    server = web.Server(Handler(engine, engine.store.memory, secrets.token_hex(3), endpoint), access_log=None)
     loop = asyncio.get_running_loop()
     try:
         listener = await loop.create_server(server, host, port, reuse_address=True, backlog=1024)

@@ -61,6 +61,10 @@ class Engine:
         """Generate a path now, joining a generation of it already running."""
         return await self.scheduler.generate(path, self._job(route, params, path, kind), route.function.max_duration)
 
+    async def revalidate(self, route: Route, params: Params, path: str) -> Record:
+        """Regenerate now from data at least as new as this call (no revalidation is lost)."""
+        return await self.scheduler.revalidate(path, self._job(route, params, path, "regenerate"), route.function.max_duration)
+
     def refresh_stale(self, record: Record) -> None:
         """Start regenerating a stale record's path, unless that already runs or backs off."""
         path = record.path

@@ -4,6 +4,10 @@ In this process, concurrent callers for a path share one task; across processes
 and instances, a lease in the shared cache lets one of them regenerate while the
 others serve what they have (or, with nothing to serve, wait for its result).
 Failures back off from 1 s doubling to 10 s, per path; a success resets it.
+
+An on-demand revalidation is never folded into a generation that started before
+it (that one may have read the old data): it queues one follow-up generation after
+it, which every revalidation arriving meanwhile shares.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ log = logging.getLogger("isr")
 
 Job = Callable[[], Awaitable[tuple[Record, bytes]]]
 LEASE_MARGIN_S = 5.0  # a lease outlives its function's maxDuration by this much
+LEASE_POLL_S = 0.05
 
 
 class Scheduler:
@@ -29,6 +34,7 @@ class Scheduler:
         self.store = store
         self._running: dict[str, asyncio.Task[Record | None]] = {}
         self._failures: dict[str, tuple[int, float]] = {}  # path -> (count, retry at, monotonic)
+        self._follow_ups: dict[str, asyncio.Task[Record]] = {}
 
     def running(self, path: str) -> bool:
         return path in self._running
@@ -45,13 +51,38 @@ class Scheduler:
             return await self.generate(path, job, max_duration)
         return record
 
+    async def revalidate(self, path: str, job: Job, max_duration: float) -> Record:
+        """Generate a path from data at least as new as this call; raises its FunctionError."""
+        follow_up = self._follow_ups.get(path)
+        if follow_up is None:
+            running = self._running.get(path)
+            if running is None:
+                running = self._start(path, job, max_duration, wait=True, exclusive=True)
+                return await self._result(running)
+            follow_up = asyncio.create_task(self._follow(running, path, job, max_duration))
+            self._follow_ups[path] = follow_up
+        return await asyncio.shield(follow_up)
+
+    async def _follow(self, previous: asyncio.Task[Record | None], path: str, job: Job, max_duration: float) -> Record:
+        await asyncio.wait([previous])
+        del self._follow_ups[path]  # revalidations from now on queue behind this one
+        started_since = self._running.get(path)  # began after this revalidation: fresh enough
+        if started_since is not None and (record := await asyncio.shield(started_since)) is not None:
+            return record
+        return await self._result(self._start(path, job, max_duration, wait=True, exclusive=True))
+
+    async def _result(self, task: asyncio.Task[Record | None]) -> Record:
+        record = await asyncio.shield(task)
+        assert record is not None  # exclusive runs always generate
+        return record
+
     def refresh(self, path: str, job: Job, max_duration: float) -> None:
         """Regenerate in the background unless one runs here or the path backs off."""
         if path not in self._running and not self.backing_off(path):
             self._start(path, job, max_duration, wait=False)
 
-    def _start(self, path: str, job: Job, max_duration: float, wait: bool) -> asyncio.Task[Record | None]:
-        task = asyncio.create_task(self._run(path, job, max_duration, wait))
+    def _start(self, path: str, job: Job, max_duration: float, wait: bool, exclusive: bool = False) -> asyncio.Task[Record | None]:
+        task = asyncio.create_task(self._run(path, job, max_duration, wait, exclusive))
         self._running[path] = task
         task.add_done_callback(lambda t: self._finished(path, t, background=not wait))
         return task
@@ -68,13 +99,16 @@ class Scheduler:
         elif error is not None:
             log.error("generation of %s crashed", path, exc_info=error)
 
-    async def _run(self, path: str, job: Job, max_duration: float, wait: bool) -> Record | None:
+    async def _run(self, path: str, job: Job, max_duration: float, wait: bool, exclusive: bool) -> Record | None:
         started = time.time()
-        token = await self.store.acquire_lease(path, max_duration + LEASE_MARGIN_S)
-        if token is None:
+        ttl = max_duration + LEASE_MARGIN_S
+        token = await self.store.acquire_lease(path, ttl)
+        if token is None and exclusive:
+            token = await self._wait_for_lease(path, ttl)  # theirs may have read older data
+        elif token is None:
             if not wait:
                 return None  # another process regenerates it
-            record = await self.store.wait_for_record(path, started, max_duration + LEASE_MARGIN_S)
+            record = await self.store.wait_for_record(path, started, ttl)
             if record is not None:
                 return record
         try:
@@ -89,6 +123,16 @@ class Scheduler:
                 await asyncio.shield(self.store.release_lease(path, token))
         self._failures.pop(path, None)
         return record
+
+    async def _wait_for_lease(self, path: str, ttl: float) -> str | None:
+        """Take the lease once another process's generation ends (or its lease lapses)."""
+        deadline = time.monotonic() + ttl
+        while time.monotonic() < deadline:
+            await asyncio.sleep(LEASE_POLL_S)
+            token = await self.store.acquire_lease(path, ttl)
+            if token is not None:
+                return token
+        return None
 
     async def drain(self) -> None:
         """Wait for every running generation (at shutdown and at the end of a build)."""

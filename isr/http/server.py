@@ -19,6 +19,7 @@ from isr.constants import DATA_PREFIX, NO_STORE
 from isr.engine.engine import Answer, Engine, error_answer
 from isr.errors import BadPath, FunctionError, PayloadTooLarge
 from isr.http.responses import json_error, respond
+from isr.http.revalidate import RevalidateEndpoint
 from isr.http.static import PublicFiles
 from isr.site.paths import join_path, split_path
 from isr.site.routes import Params, Route
@@ -29,8 +30,9 @@ _READ = frozenset({"GET", "HEAD"})
 
 
 class Handler:
-    def __init__(self, engine: Engine, memory: MemoryCache, instance: str) -> None:
+    def __init__(self, engine: Engine, memory: MemoryCache, instance: str, revalidate: RevalidateEndpoint) -> None:
         self.engine = engine
+        self.revalidate = revalidate
         self.site = engine.site
         self.memory = memory
         self.hot = memory.hot
@@ -67,6 +69,8 @@ class Handler:
     async def _dispatch(self, request: web.BaseRequest, raw: str) -> web.StreamResponse:
         if raw.startswith(DATA_PREFIX):
             return await self._data(request, raw)
+        if raw == "/_isr/revalidate":
+            return await self.revalidate(request)
         if raw.startswith("/_isr/"):
             return json_error(404, "NOT_FOUND", "no such isr endpoint")
         if len(raw) > 1 and raw.endswith("/"):

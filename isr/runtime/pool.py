@@ -86,8 +86,9 @@ class Worker:
 class Bundle:
     """The worker processes of one function configuration, started on demand."""
 
-    def __init__(self, site: Site, config: FunctionConfig, context: ForkServerContext, cpu: CpuGroups) -> None:
+    def __init__(self, site: Site, config: FunctionConfig, context: ForkServerContext, cpu: CpuGroups, environ: dict[str, str]) -> None:
         self.site = site
+        self.environ = environ
         self.config = config
         self.context = context
         self.cpu = cpu
@@ -130,7 +131,7 @@ class Bundle:
     async def _spawn(self) -> Worker:
         parent, child = self.context.Pipe()
         process = self.context.Process(
-            target=main, args=(str(self.site.root), child, self.config.memory, dict(os.environ)), daemon=True,
+            target=main, args=(str(self.site.root), child, self.config.memory, {**os.environ, **self.environ}), daemon=True,
             name=f"isr-worker-{self.config.bundle}",
         )
         await asyncio.to_thread(process.start)
@@ -174,8 +175,10 @@ class Bundle:
 class WorkerInvoker:
     """The Invoker of the server: one Bundle per function configuration."""
 
-    def __init__(self, site: Site) -> None:
+    def __init__(self, site: Site, environ: dict[str, str] | None = None) -> None:
+        """`environ`: variables for functions on top of the server's own (ISR_URL, …)."""
         self.site = site
+        self.environ = environ or {}
         self.context = multiprocessing.get_context("forkserver")
         self.context.set_forkserver_preload(["isr.runtime.worker"])
         self.cpu = CpuGroups()
@@ -185,7 +188,7 @@ class WorkerInvoker:
     def bundle(self, config: FunctionConfig) -> Bundle:
         bundle = self._bundles.get(config)
         if bundle is None:
-            bundle = self._bundles[config] = Bundle(self.site, config, self.context, self.cpu)
+            bundle = self._bundles[config] = Bundle(self.site, config, self.context, self.cpu, self.environ)
         return bundle
 
     def prewarm(self) -> None:

@@ -64,3 +64,36 @@ async def test_failure_backs_off_then_retries(tmp_path: Path) -> None:
 
 def test_backoff_doubles_to_ten_seconds() -> None:
     assert [backoff_delay(n) for n in range(1, 7)] == [1, 2, 4, 8, 10, 10]
+
+
+class Versioned(Job):
+    """A slow job that reads the data version when it starts, like a page reading its CMS."""
+
+    def __init__(self) -> None:
+        super().__init__(delay=0.2)
+        self.data = 0
+        self.read: list[int] = []
+
+    async def __call__(self) -> tuple[Record, bytes]:
+        self.read.append(self.data)
+        return await super().__call__()
+
+
+async def test_revalidation_during_a_run_queues_one_follow_up(tmp_path: Path) -> None:
+    scheduler, job = Scheduler(store(tmp_path)), Versioned()
+    scheduler.refresh("/p", job, 5)  # a background run starts with data 0
+    await asyncio.sleep(0.05)
+    job.data = 1  # the data changes, then revalidations arrive while the run is going
+    records = await asyncio.gather(*(scheduler.revalidate("/p", job, 5) for _ in range(10)))
+    assert job.read == [0, 1]  # one follow-up for all ten, and it saw the new data
+    assert {r.generation for r in records} == {"g2"}
+    assert (await scheduler.store.load("/p")).generation == "g2"  # type: ignore[union-attr]
+
+
+async def test_revalidation_ignores_back_off(tmp_path: Path) -> None:
+    scheduler, job = Scheduler(store(tmp_path)), Job(fail=True, delay=0)
+    with pytest.raises(FunctionFailed):
+        await scheduler.generate("/p", job, 5)
+    job.fail = False
+    assert (await scheduler.revalidate("/p", job, 5)).generation == "g2"
+    assert not scheduler.backing_off("/p")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -12,18 +13,23 @@ from isr.cache.memory import MemoryCache
 from isr.cache.store import RecordStore
 from isr.constants import MEMORY_CACHE_BYTES, TOKEN_VARIABLE
 from isr.engine.engine import Engine
+from isr.logs.hub import LogHub
+from isr.logs.stats import Stats
+from isr.logs.store import LogStore, log_folder
 from isr.runtime.pool import WorkerInvoker
 from isr.site.site import Site
 
 
-def open_engine(site: Site, cache: str | None, environ: dict[str, str] | None = None) -> Engine:
-    """An engine on the disk cache in `cache` (default: the site's cache/ folder).
+def open_engine(site: Site, cache: str | None, environ: dict[str, str] | None = None, instance: str = "") -> Engine:
+    """An engine on the disk cache in `cache` (default: the site's cache/ folder), logging
+    every invocation to the site's log store.
 
     `environ` reaches functions on top of the server's environment and .env.
     """
     backend = DiskBackend(Path(cache) if cache else site.root / "cache")
     store = RecordStore(backend, site.build_id, MemoryCache(MEMORY_CACHE_BYTES))
-    return Engine(site, store, WorkerInvoker(site, environ))
+    hub = LogHub(LogStore(log_folder(site.root)), Stats())
+    return Engine(site, store, WorkerInvoker(site, environ), hub, instance or secrets.token_hex(3))
 
 
 def revalidate_token(site: Site) -> str:

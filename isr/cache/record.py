@@ -111,6 +111,12 @@ class Record:
         head = orjson.dumps(meta)
         return _HEADER.pack(len(head)) + head + b"".join(blobs)
 
+    @staticmethod
+    def status_of(raw: bytes) -> int:
+        """The HTML status of a stored record, reading only its header."""
+        (size,) = _HEADER.unpack_from(raw)
+        return int(orjson.loads(raw[_HEADER.size : _HEADER.size + size])["html"]["status"])
+
     @classmethod
     def from_bytes(cls, raw: bytes) -> Record:
         (size,) = _HEADER.unpack_from(raw)

@@ -17,6 +17,7 @@ from isr.app import open_engine, revalidate_token
 from isr.cli.common import add_cache, add_site
 from isr.constants import INTERNAL_TOKEN_VARIABLE, URL_VARIABLE
 from isr.errors import IsrError
+from isr.http.admin import LOOPBACK, Admin
 from isr.http.revalidate import RevalidateEndpoint
 from isr.http.server import Handler
 from isr.site.site import Site, load_site
@@ -43,8 +44,10 @@ async def serve(site: Site, host: str, port: int, cache: str | None) -> None:
     internal = secrets.token_urlsafe(24)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"
     engine = open_engine(site, cache, {URL_VARIABLE: url, INTERNAL_TOKEN_VARIABLE: internal})
-    endpoint = RevalidateEndpoint(engine, [revalidate_token(site), internal])
-    server = web.Server(Handler(engine, engine.store.memory, secrets.token_hex(3), endpoint), access_log=None)
+    token = revalidate_token(site)
+    endpoint = RevalidateEndpoint(engine, [token, internal])
+    admin = Admin(engine, engine.hub, token, loopback_only=host in LOOPBACK)
+    server = web.Server(Handler(engine, endpoint, admin), access_log=None)
     loop = asyncio.get_running_loop()
     try:
         listener = await loop.create_server(server, host, port, reuse_address=True, backlog=1024)
@@ -55,12 +58,13 @@ async def serve(site: Site, host: str, port: int, cache: str | None) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     engine.invoker.prewarm()
-    follower = asyncio.create_task(engine.store.follow(FOLLOW_INTERVAL_S))
+    background = [asyncio.create_task(engine.store.follow(FOLLOW_INTERVAL_S)), asyncio.create_task(engine.hub.run())]
     print(f"isr: serving {site.root} (build {site.build_id}) on http://{host}:{port}", flush=True)
     try:
         await stop.wait()
     finally:
-        follower.cancel()
+        for task in background:
+            task.cancel()
         listener.close()
         await server.shutdown(timeout=5)
         await engine.close()

@@ -16,6 +16,8 @@ from isr.constants import MISS, NO_STORE
 from isr.engine.freshness import state_of
 from isr.engine.scheduler import Scheduler
 from isr.errors import BadPath, FunctionError, FunctionFailed, SiteError
+from isr.logs.hub import LogHub
+from isr.logs.record import LogRecord
 from isr.runtime.invocation import Invocation, Invoker, Kind
 from isr.site.paths import check_segment, join_path, segments_of, split_path
 from isr.site.routes import Params, Route
@@ -33,10 +35,12 @@ class Answer:
 
 
 class Engine:
-    def __init__(self, site: Site, store: RecordStore, invoker: Invoker) -> None:
+    def __init__(self, site: Site, store: RecordStore, invoker: Invoker, hub: LogHub, instance: str) -> None:
         self.site = site
         self.store = store
         self.invoker = invoker
+        self.hub = hub
+        self.instance = instance
         self.scheduler = Scheduler(store)
         self._static_paths: dict[str, frozenset[str]] = {}
         self._not_found: Variant | None = None
@@ -48,7 +52,7 @@ class Engine:
         if record is not None:
             state = state_of(record, time.time())
             if state != "HIT":
-                self.refresh(route, params, path)
+                self.refresh(route, params, record)
             return Answer(record.data if as_json else record.html, state, record)
         if not await self.allowed(route, path):
             return await self.not_found(as_json)
@@ -73,10 +77,13 @@ class Engine:
         route = self.site.routes.by_page[record.page]
         params = route.match(segments_of(path))
         if params is not None:
-            self.refresh(route, params, path)
+            self.refresh(route, params, record)
 
-    def refresh(self, route: Route, params: Params, path: str) -> None:
-        self.scheduler.refresh(path, self._job(route, params, path, "regenerate"), route.function.max_duration)
+    def refresh(self, route: Route, params: Params, served: Record) -> None:
+        """Regenerate a stale record in the background; its request is logged beside it, as on Vercel."""
+        job = self._job(route, params, served.path, "regenerate")
+        if self.scheduler.refresh(served.path, job, route.function.max_duration):
+            self._log(LogRecord(route.file, served.path, "render", served.html.status, 0.0, cache="STALE"))
 
     def _job(self, route: Route, params: Params, path: str, kind: Kind) -> Callable[[], Any]:
         async def job() -> tuple[Record, bytes]:
@@ -87,8 +94,7 @@ class Engine:
 
     async def _fallback(self, route: Route, params: Params, path: str) -> Answer:
         html = await self.invoke(route, "fallback", {"path": path, "params": params})
-        if not self.scheduler.running(path):
-            self.refresh(route, params, path)
+        self.scheduler.refresh(path, self._job(route, params, path, "render"), route.function.max_duration)
         return Answer(uncached_variant(200, html), MISS)
 
     async def allowed(self, route: Route, path: str) -> bool:
@@ -139,13 +145,29 @@ class Engine:
             return Answer(uncached_variant(404, b'{"not_found":true}', "application/json"))
         if self._not_found is None:
             file = self.site.not_found_file or "pages/404.html"
-            invocation = Invocation(file, "not_found", {"path": ""}, self.site.config.defaults)
-            html = (await self.invoker.invoke(invocation)).value
+            html = await self.call(Invocation(file, "not_found", {"path": ""}, self.site.config.defaults))
             self._not_found = uncached_variant(404, html)
         return Answer(self._not_found)
 
     async def invoke(self, route: Route, kind: Kind, event: dict[str, Any]) -> Any:
-        return (await self.invoker.invoke(Invocation(route.file, kind, event, route.function))).value
+        return await self.call(Invocation(route.file, kind, event, route.function))
+
+    async def call(self, invocation: Invocation) -> Any:
+        """Run an invocation and leave its log record; its value, or its FunctionError."""
+        started = time.perf_counter()
+        try:
+            result = await self.invoker.invoke(invocation)
+        except FunctionError as exc:
+            self._log(_record(invocation, exc.status, started, exc.logs, error=exc))
+            raise
+        record = _record(invocation, _status(invocation.kind, result.value), started, result.logs, result.memory_mb)
+        record.duration_ms = round(result.duration_ms, 3)  # the function's own time, not its queue's
+        self._log(record)
+        return result.value
+
+    def _log(self, record: LogRecord) -> None:
+        record.instance = self.instance
+        self.hub.publish(record)
 
     async def prerender(self, route: Route, path: str) -> Record:
         match = self.site.routes.match(segments_of(path))
@@ -155,6 +177,31 @@ class Engine:
     async def close(self) -> None:
         await self.scheduler.drain()
         await self.invoker.close()
+        await self.hub.flush()
+
+
+_LOG_KIND = {"fallback": "render", "not_found": "render"}
+
+
+def _record(invocation: Invocation, status: int, started: float, lines: list[str], memory: float = 0.0, error: FunctionError | None = None) -> LogRecord:
+    kind = _LOG_KIND.get(invocation.kind, invocation.kind)
+    return LogRecord(
+        function=invocation.file, path=invocation.event.get("path", ""), kind=kind, status=status,
+        duration_ms=(time.perf_counter() - started) * 1000, memory_mb=memory,
+        cache="MISS" if kind == "render" else None, lines=lines,
+        error=error.code if error else None, message=str(error) if error else None,
+    )
+
+
+def _status(kind: Kind, value: Any) -> int:
+    """The HTTP status an invocation's value stands for."""
+    if kind in ("render", "regenerate"):
+        return Record.status_of(value)
+    if kind == "ssr":
+        return int(value["html"].status)
+    if kind == "api":
+        return int(value["status"])
+    return 404 if kind == "not_found" else 200
 
 
 def error_answer(error: FunctionError, as_json: bool, error_id: str) -> Answer:

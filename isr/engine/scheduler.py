@@ -36,6 +36,10 @@ class Scheduler:
         self._failures: dict[str, tuple[int, float]] = {}  # path -> (count, retry at, monotonic)
         self._follow_ups: dict[str, asyncio.Task[Record]] = {}
 
+    @property
+    def in_flight(self) -> int:
+        return len(self._running)
+
     def running(self, path: str) -> bool:
         return path in self._running
 
@@ -76,10 +80,12 @@ class Scheduler:
         assert record is not None  # exclusive runs always generate
         return record
 
-    def refresh(self, path: str, job: Job, max_duration: float) -> None:
-        """Regenerate in the background unless one runs here or the path backs off."""
-        if path not in self._running and not self.backing_off(path):
-            self._start(path, job, max_duration, wait=False)
+    def refresh(self, path: str, job: Job, max_duration: float) -> bool:
+        """Regenerate in the background unless one runs here or the path backs off; True if started."""
+        if path in self._running or self.backing_off(path):
+            return False
+        self._start(path, job, max_duration, wait=False)
+        return True
 
     def _start(self, path: str, job: Job, max_duration: float, wait: bool, exclusive: bool = False) -> asyncio.Task[Record | None]:
         task = asyncio.create_task(self._run(path, job, max_duration, wait, exclusive))

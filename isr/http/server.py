@@ -14,10 +14,10 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDict
 
-from isr.cache.memory import MemoryCache
 from isr.constants import DATA_PREFIX, NO_STORE
 from isr.engine.engine import Answer, Engine, error_answer
 from isr.errors import BadPath, FunctionError, PayloadTooLarge
+from isr.http.admin import Admin
 from isr.http.responses import json_error, respond
 from isr.http.revalidate import RevalidateEndpoint
 from isr.http.static import PublicFiles
@@ -30,14 +30,15 @@ _READ = frozenset({"GET", "HEAD"})
 
 
 class Handler:
-    def __init__(self, engine: Engine, memory: MemoryCache, instance: str, revalidate: RevalidateEndpoint) -> None:
+    def __init__(self, engine: Engine, revalidate: RevalidateEndpoint, admin: Admin) -> None:
         self.engine = engine
         self.revalidate = revalidate
+        self.admin = admin
         self.site = engine.site
-        self.memory = memory
-        self.hot = memory.hot
+        self.memory = engine.store.memory
+        self.hot = self.memory.hot
+        self.stats = admin.hub.stats
         self.public = PublicFiles(self.site.public)
-        self.instance = instance
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         raw = request.raw_path
@@ -50,7 +51,9 @@ class Handler:
             now = time.time()
             self.memory.touch(record.path)
             if now < record.stale_at:
+                self.stats.hit += 1
                 return respond(request, variant, "HIT", record, now=now)
+            self.stats.stale += 1
             self.engine.refresh_stale(record)
             return respond(request, variant, "STALE", record, now=now)
         try:
@@ -58,7 +61,7 @@ class Handler:
         except BadPath as exc:
             return _bad_request(str(exc), raw.startswith(DATA_PREFIX))
         except FunctionError as exc:
-            error_id = f"{self.instance}::{secrets.token_hex(6)}"
+            error_id = f"{self.engine.instance}::{secrets.token_hex(6)}"
             log.warning("%s %s: %s %s (id %s)\n%s", request.method, raw, exc.code, exc, error_id, exc.detail)
             answer = error_answer(exc, raw.startswith(("/api/", DATA_PREFIX)), error_id)
             return respond(request, answer.variant, extra=answer.headers)
@@ -71,8 +74,8 @@ class Handler:
             return await self._data(request, raw)
         if raw == "/_isr/revalidate":
             return await self.revalidate(request)
-        if raw.startswith("/_isr/"):
-            return json_error(404, "NOT_FOUND", "no such isr endpoint")
+        if raw == "/_isr" or raw.startswith("/_isr/"):
+            return await self.admin(request, raw)
         if len(raw) > 1 and raw.endswith("/"):
             return _redirect_without_slash(request, raw)
         segments = split_path(raw)
@@ -123,6 +126,7 @@ class Handler:
     async def _answer(self, request: web.BaseRequest, raw: str, answer: Answer, as_json: bool) -> web.Response:
         if answer.record is not None:
             self.memory.alias(raw, answer.record, as_json)
+        self.stats.count(answer.state)
         return respond(request, answer.variant, answer.state, answer.record, answer.headers)
 
 

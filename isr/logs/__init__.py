@@ -1,0 +1,1 @@
+"""Function logs: one record per invocation, kept on disk, streamed live, counted."""

@@ -104,7 +104,7 @@ class DiskBackend:
         return sorted(paths)
 
     async def get_static_paths(self, build_id: str, page: str) -> list[str] | None:
-        return await asyncio.to_thread(self._cache.get, ("paths", build_id, page))  # type: ignore[no-any-return]
+        return await asyncio.to_thread(self._cache.get, ("paths", build_id, page))
 
     async def put_static_paths(self, build_id: str, page: str, paths: list[str]) -> None:
         await asyncio.to_thread(self._cache.set, ("paths", build_id, page), list(paths))

@@ -17,7 +17,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="isr", description="Incremental Static Regeneration for Python sites.")
     parser.add_argument("--version", action="version", version=f"isr {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, module in COMMANDS.items():
+    for module in COMMANDS.values():
         module.add_parser(commands)
     args = parser.parse_args(argv)
     try:

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from isr.cache.record import Record, Variant, uncached_variant
 from isr.cache.store import RecordStore
 from isr.constants import MISS, NO_STORE
@@ -207,7 +209,7 @@ def _status(kind: Kind, value: Any) -> int:
 def error_answer(error: FunctionError, as_json: bool, error_id: str) -> Answer:
     """The answer for a failed invocation: no traceback, never cacheable."""
     if as_json:
-        body = ('{"error":{"code":"%s","message":"%s","id":"%s"}}' % (error.code, _reason(error.status), error_id)).encode()
+        body = orjson.dumps({"error": {"code": error.code, "message": _reason(error.status), "id": error_id}})
         variant = uncached_variant(error.status, body, "application/json")
     else:
         variant = uncached_variant(error.status, _error_page(error, error_id))
@@ -222,8 +224,9 @@ def _reason(status: int) -> str:
 
 
 def _error_page(error: FunctionError, error_id: str) -> bytes:
+    title = f"{error.status}: {_reason(error.status)}"
     return (
-        "<!doctype html><html><head><title>{s}: {r}</title></head><body>"
-        "<h1>{s}: {r}</h1><p>Code: <code>{c}</code></p><p>ID: <code>{i}</code></p></body></html>"
-    ).format(s=error.status, r=_reason(error.status), c=error.code, i=error_id).encode()
+        f"<!doctype html><html><head><title>{title}</title></head><body><h1>{title}</h1>"
+        f"<p>Code: <code>{error.code}</code></p><p>ID: <code>{error_id}</code></p></body></html>"
+    ).encode()
 

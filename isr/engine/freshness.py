@@ -12,8 +12,4 @@ def state_of(record: Record, now: float) -> str:
 
 def backoff_delay(failures: int) -> float:
     """Seconds before retrying after `failures` consecutive failed regenerations."""
-    return min(BACKOFF_FIRST_S * 2 ** max(failures - 1, 0), BACKOFF_MAX_S)
-
-
-def age(record: Record, now: float) -> int:
-    return max(int(now - record.generated_at), 0)
+    return min(BACKOFF_FIRST_S * 2.0 ** max(failures - 1, 0), BACKOFF_MAX_S)

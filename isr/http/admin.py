@@ -174,7 +174,7 @@ class _Collector:
             for outcome, count in sorted(f.outcomes.items()):
                 invocations.add_metric([function, outcome], count)
             cumulative, buckets = 0, []
-            for bound, count in zip([*map(str, BUCKETS), "+Inf"], f.buckets):
+            for bound, count in zip([*map(str, BUCKETS), "+Inf"], f.buckets, strict=True):
                 cumulative += count
                 buckets.append((bound, cumulative))
             durations.add_metric([function], buckets, f.seconds)

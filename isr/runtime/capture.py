@@ -34,8 +34,8 @@ class _Tee(io.TextIOBase):
 
 def install() -> None:
     if not isinstance(sys.stdout, _Tee):
-        sys.stdout = _Tee(sys.stdout)  # type: ignore[assignment]
-        sys.stderr = _Tee(sys.stderr)  # type: ignore[assignment]
+        sys.stdout = _Tee(sys.stdout)
+        sys.stderr = _Tee(sys.stderr)
 
 
 @contextlib.contextmanager

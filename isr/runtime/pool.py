@@ -45,8 +45,8 @@ class Worker:
         if invocation is not None:
             self.conn.send_bytes(pickle.dumps(invocation))
         loop = asyncio.get_running_loop()
-        readable = loop.create_future()
-        loop.add_reader(self.conn.fileno(), lambda: readable.done() or readable.set_result(None))
+        readable: asyncio.Future[None] = loop.create_future()
+        loop.add_reader(self.conn.fileno(), _resolve, readable)
         try:
             await asyncio.wait_for(readable, timeout)
         except TimeoutError:
@@ -81,6 +81,11 @@ class Worker:
         if self.process.is_alive():
             self.process.kill()
             await asyncio.to_thread(self.process.join)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class Bundle:

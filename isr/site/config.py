@@ -133,7 +133,7 @@ def _function_settings(value: dict[str, Any], where: str) -> dict[str, Any]:
 
 def _revalidate(value: Any, where: str) -> Revalidate:
     if value is False or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
-        return value  # type: ignore[no-any-return]
+        return value
     raise ConfigError(f"{where}: defaults.revalidate must be whole seconds >= 1, or false")
 
 

@@ -8,9 +8,11 @@ writable cgroup fs); elsewhere workers share the CPUs unthrottled.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import resource
+import signal
 from pathlib import Path
 
 log = logging.getLogger("isr")
@@ -18,6 +20,15 @@ log = logging.getLogger("isr")
 MB = 2**20
 MB_PER_VCPU = 1769
 CFS_PERIOD_US = 100_000
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Be SIGKILLed when our parent dies, even in the middle of a `while True:` (Linux)."""
+    try:
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        log.info("cannot tie this process's life to its parent's on this platform")
 
 
 def limit_memory(memory_mb: int) -> None:

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+from multiprocessing import forkserver
 import pickle
 import signal
 from multiprocessing.connection import Connection
@@ -185,7 +186,8 @@ class WorkerInvoker:
         self.site = site
         self.environ = environ or {}
         self.context = multiprocessing.get_context("forkserver")
-        self.context.set_forkserver_preload(["isr.runtime.worker"])
+        self.context.set_forkserver_preload(["isr.runtime.preload"])
+        forkserver.ensure_running()  # from this (the main) thread: see isr.runtime.preload
         self.cpu = CpuGroups()
         self._bundles: dict[FunctionConfig, Bundle] = {}
         self._warming: list[asyncio.Task[None]] = []

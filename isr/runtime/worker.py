@@ -7,7 +7,6 @@ since its heap may be left in any state; the parent starts a fresh one.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import os
 import pickle
 import signal
@@ -23,12 +22,9 @@ from dotenv import dotenv_values
 from isr.errors import FunctionError, FunctionFailed
 from isr.runtime import capture
 from isr.runtime.invocation import Invocation
-from isr.runtime.limits import limit_memory, peak_memory_mb
+from isr.runtime.limits import die_with_parent, limit_memory, peak_memory_mb
 from isr.runtime.renderer import Renderer
 from isr.site.site import load_site
-
-_PR_SET_PDEATHSIG = 1
-
 
 @dataclass
 class Reply:
@@ -41,7 +37,7 @@ class Reply:
 
 
 def main(site_root: str, conn: Connection, memory_mb: int, environ: dict[str, str]) -> None:
-    _die_with_parent()
+    die_with_parent()  # the forkserver, which dies with the server
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the server decides
     os.environ.clear()
     os.environ.update(environ)  # the server's, not the forkserver's snapshot of it
@@ -95,14 +91,6 @@ def load_env(site: Path) -> None:
     for key, value in dotenv_values(site / ".env").items():
         if value is not None:
             os.environ.setdefault(key, value)
-
-
-def _die_with_parent() -> None:
-    """Be killed when the process that started us dies, even mid-loop (Linux)."""
-    try:
-        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
 
 
 def error_of(reply: Reply) -> FunctionError | None:

@@ -50,6 +50,7 @@ class FunctionError(IsrError):
         super().__init__(message)
         self.detail = detail
         self.logs: list[str] = []  # what the function printed before it failed
+        self.memory_mb = 0.0  # its peak memory, where known
 
 
 class FunctionTimeout(FunctionError):

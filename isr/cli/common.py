@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
+import yarl
+
 from rich.console import Console
+
+from isr.constants import DEFAULT_URL, URL_VARIABLE
 
 
 def add_site(parser: argparse.ArgumentParser) -> None:
@@ -14,6 +19,19 @@ def add_site(parser: argparse.ArgumentParser) -> None:
 
 def add_cache(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", metavar="DIR", help="cache folder (default: SITE/cache)")
+
+
+def add_url(parser: argparse.ArgumentParser) -> None:
+    default = os.environ.get(URL_VARIABLE, DEFAULT_URL)
+    parser.add_argument("--url", type=server_url, default=default, help=f"the running server (default ${URL_VARIABLE} or {DEFAULT_URL})")
+
+
+def server_url(text: str) -> str:
+    """An http(s) URL of a server, checked here so a typo is an error, not a silent retry."""
+    url = yarl.URL(text)
+    if url.scheme not in ("http", "https") or not url.host:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a server URL like http://127.0.0.1:3000")
+    return text
 
 
 def console() -> Console:

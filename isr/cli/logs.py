@@ -15,8 +15,8 @@ import aiohttp
 import orjson
 from rich.text import Text
 
-from isr.cli.common import add_site, console
-from isr.constants import DEFAULT_URL, TOKEN_VARIABLE, URL_VARIABLE
+from isr.cli.common import add_site, add_url, console
+from isr.constants import TOKEN_VARIABLE
 from isr.errors import IsrError
 from isr.logs.record import Filter, LogRecord
 from isr.logs.store import LogStore, log_folder
@@ -36,7 +36,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--since", type=since_seconds, metavar="AGE", help="only records younger than AGE: 30s, 10m, 2h, 1d")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--follow", "-f", action="store_true", help="stream new records from the running server")
-    parser.add_argument("--url", default=os.environ.get(URL_VARIABLE, DEFAULT_URL), help=f"server to follow (default ${URL_VARIABLE} or {DEFAULT_URL})")
+    add_url(parser)
     parser.add_argument("--token", default=os.environ.get(TOKEN_VARIABLE, ""), help=f"token for a server beyond loopback (default ${TOKEN_VARIABLE})")
 
 

@@ -10,7 +10,8 @@ import time
 from typing import Any
 
 from isr.client import RevalidateError, post_revalidate
-from isr.constants import DEFAULT_URL, TOKEN_VARIABLE, URL_VARIABLE
+from isr.cli.common import add_url
+from isr.constants import TOKEN_VARIABLE
 
 EXIT_FAILED = 1  # the server answered, and some path failed
 EXIT_USAGE = 2  # bad arguments, unreachable server, or refused token
@@ -20,7 +21,7 @@ def add_parser(commands: Any) -> None:
     parser = commands.add_parser("revalidate", help="regenerate paths now and mark tags stale on a running server")
     parser.add_argument("paths", nargs="*", metavar="PATH", help="absolute paths, e.g. /blog/hello")
     parser.add_argument("--tag", action="append", default=[], metavar="TAG", help="mark every cached path with this tag stale (repeatable)")
-    parser.add_argument("--url", default=os.environ.get(URL_VARIABLE, DEFAULT_URL), help=f"the server (default ${URL_VARIABLE} or {DEFAULT_URL})")
+    add_url(parser)
     parser.add_argument("--token", default=os.environ.get(TOKEN_VARIABLE, ""), help=f"bearer token (default ${TOKEN_VARIABLE})")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the regenerations (default 300)")
 

@@ -65,6 +65,7 @@ async def serve(site: Site, host: str, port: int, cache: str | None) -> None:
     finally:
         for task in background:
             task.cancel()
+        engine.hub.end_streams()
         listener.close()
         await server.shutdown(timeout=5)
         await engine.close()

@@ -57,7 +57,7 @@ class Engine:
                 self.refresh(route, params, record)
             return Answer(record.data if as_json else record.html, state, record)
         if not await self.allowed(route, path):
-            return await self.not_found(as_json)
+            return await self.not_found(path, as_json)
         if route.is_dynamic and route.fallback is True and not as_json:
             return await self._fallback(route, params, path)
         record = await self.generate(route, params, path)
@@ -111,7 +111,7 @@ class Engine:
             return self._static_paths[route.page]
         stored = None if fresh else await self.store.backend.get_static_paths(self.store.build_id, route.page)
         if stored is None:
-            raw = await self.invoke(route, "paths", {}) if route.is_dynamic else [{}]
+            raw = await self.invoke(route, "paths", {"path": route.page}) if route.is_dynamic else [{}]
             stored = [self._static_path(route, entry) for entry in raw]
             await self.store.backend.put_static_paths(self.store.build_id, route.page, stored)
         paths = self._static_paths[route.page] = frozenset(stored)
@@ -142,12 +142,13 @@ class Engine:
         variant.prepare(headers.pop("Cache-Control", headers.pop("cache-control", NO_STORE)), None)
         return Answer(variant, headers=headers)
 
-    async def not_found(self, as_json: bool = False) -> Answer:
+    async def not_found(self, path: str, as_json: bool = False) -> Answer:
+        """The site's 404 page, rendered once per build (`path` names the request in the log)."""
         if as_json:
             return Answer(uncached_variant(404, b'{"not_found":true}', "application/json"))
         if self._not_found is None:
             file = self.site.not_found_file or "pages/404.html"
-            html = await self.call(Invocation(file, "not_found", {"path": ""}, self.site.config.defaults))
+            html = await self.call(Invocation(file, "not_found", {"path": path}, self.site.config.defaults))
             self._not_found = uncached_variant(404, html)
         return Answer(self._not_found)
 
@@ -160,7 +161,7 @@ class Engine:
         try:
             result = await self.invoker.invoke(invocation)
         except FunctionError as exc:
-            self._log(_record(invocation, exc.status, started, exc.logs, error=exc))
+            self._log(_record(invocation, exc.status, started, exc.logs, exc.memory_mb, error=exc))
             raise
         record = _record(invocation, _status(invocation.kind, result.value), started, result.logs, result.memory_mb)
         record.duration_ms = round(result.duration_ms, 3)  # the function's own time, not its queue's

@@ -26,7 +26,7 @@ from isr.logs.record import Filter, LogRecord
 from isr.logs.stats import BUCKETS, Stats
 
 COOKIE = "isr_token"
-KEEPALIVE_S = 15.0  # an SSE comment this often keeps proxies from closing the stream
+KEEPALIVE_S = 5.0  # an SSE comment this often keeps proxies open and finds gone clients
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 _LOGIN = """<!doctype html><html><head><title>isr · sign in</title></head>
@@ -126,6 +126,8 @@ class Admin:
                 except TimeoutError:
                     await response.write(b": keepalive\n\n")
                     continue
+                if record is None:
+                    break  # the server is stopping
                 if keep(record):
                     await response.write(_event(record))
         except (ConnectionResetError, asyncio.CancelledError):

@@ -83,7 +83,7 @@ class Handler:
             return web.FileResponse(file)
         match = self.site.routes.match(segments)
         if match is None:
-            return await self._answer(request, raw, await self.engine.not_found(), False)
+            return await self._answer(request, raw, await self.engine.not_found(join_path(segments)), False)
         route, params = match
         if request.method not in _READ and route.kind != "API":
             return web.Response(status=405, text="405: method not allowed", headers={"Allow": "GET, HEAD", "Cache-Control": NO_STORE})

@@ -23,7 +23,7 @@ class LogHub:
         self.stats = stats
         self.recent: deque[LogRecord] = deque(maxlen=RECENT_IN_MEMORY)
         self._pending: list[LogRecord] = []
-        self._subscribers: set[asyncio.Queue[LogRecord]] = set()
+        self._subscribers: set[asyncio.Queue[LogRecord | None]] = set()
 
     def publish(self, record: LogRecord) -> None:
         self.stats.observe(record)
@@ -33,13 +33,18 @@ class LogHub:
             if queue.qsize() < SUBSCRIBER_QUEUE:
                 queue.put_nowait(record)
 
-    def subscribe(self) -> asyncio.Queue[LogRecord]:
-        queue: asyncio.Queue[LogRecord] = asyncio.Queue()
+    def subscribe(self) -> asyncio.Queue[LogRecord | None]:
+        """A queue of every record from now on; None means the stream ends (shutdown)."""
+        queue: asyncio.Queue[LogRecord | None] = asyncio.Queue()
         self._subscribers.add(queue)
         return queue
 
-    def unsubscribe(self, queue: asyncio.Queue[LogRecord]) -> None:
+    def unsubscribe(self, queue: asyncio.Queue[LogRecord | None]) -> None:
         self._subscribers.discard(queue)
+
+    def end_streams(self) -> None:
+        for queue in self._subscribers:
+            queue.put_nowait(None)
 
     async def read(self, keep: Filter) -> list[LogRecord]:
         """What the store holds plus what is not flushed yet."""

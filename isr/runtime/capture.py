@@ -6,10 +6,28 @@ import contextlib
 import contextvars
 import io
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
-_buffer: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("isr_output", default=None)
+_buffer: contextvars.ContextVar[_Lines | None] = contextvars.ContextVar("isr_output", default=None)
+
+
+class _Lines:
+    """Printed text cut into lines; each complete line goes to `emit` as soon as it ends."""
+
+    def __init__(self, emit: Callable[[str], None]) -> None:
+        self.emit = emit
+        self.partial = ""
+
+    def write(self, text: str) -> None:
+        *complete, self.partial = (self.partial + text).split("\n")
+        for line in complete:
+            self.emit(line)
+
+    def close(self) -> None:
+        if self.partial:
+            self.emit(self.partial)
+            self.partial = ""
 
 
 class _Tee(io.TextIOBase):
@@ -19,10 +37,10 @@ class _Tee(io.TextIOBase):
         self.real = real
 
     def write(self, text: str) -> int:
-        buffer = _buffer.get()
-        if buffer is None:
+        lines = _buffer.get()
+        if lines is None:
             return self.real.write(text)
-        buffer.append(text)
+        lines.write(text)
         return len(text)
 
     def flush(self) -> None:
@@ -39,13 +57,12 @@ def install() -> None:
 
 
 @contextlib.contextmanager
-def captured() -> Iterator[list[str]]:
-    """Collect printed lines of the code run inside; yields the list it fills."""
-    lines: list[str] = []
-    chunks: list[str] = []
-    token = _buffer.set(chunks)
+def captured(emit: Callable[[str], None]) -> Iterator[None]:
+    """Send each line printed by the code run inside to `emit`, as it is printed."""
+    lines = _Lines(emit)
+    token = _buffer.set(lines)
     try:
-        yield lines
+        yield
     finally:
         _buffer.reset(token)
-        lines.extend("".join(chunks).splitlines())
+        lines.close()

@@ -41,12 +41,19 @@ def limit_memory(memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_DATA, (used + memory_mb * MB, resource.RLIM_INFINITY))
 
 
-def peak_memory_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def peak_memory_mb(pid: int | None = None) -> float:
+    """Peak resident memory of this process, or of another one still alive (0 if gone)."""
+    if pid is None:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return _status_kb("VmHWM", f"/proc/{pid}/status") / 1024
 
 
-def _status_kb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
+def _status_kb(field: str, status: str = "/proc/self/status") -> int:
+    try:
+        text = Path(status).read_text()
+    except OSError:
+        return 0
+    for line in text.splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0

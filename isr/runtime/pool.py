@@ -20,7 +20,7 @@ from multiprocessing.process import BaseProcess
 
 from isr.errors import FunctionError, FunctionFailed, FunctionTimeout, Throttled
 from isr.runtime.invocation import Invocation, Result
-from isr.runtime.limits import CpuGroups
+from isr.runtime.limits import CpuGroups, peak_memory_mb
 from isr.runtime.worker import Reply, error_of, main
 from isr.site.config import FunctionConfig
 from isr.site.site import Site
@@ -41,32 +41,47 @@ class Worker:
         self.process = process
         self.conn = conn
 
-    async def call(self, invocation: Invocation | None, timeout: float) -> Reply:
-        """Send an invocation (None: just wait for the start-up reply) and await its reply."""
+    async def call(self, invocation: Invocation | None, timeout: float) -> tuple[Reply, list[str]]:
+        """Send an invocation (None: just wait for the start-up reply); its reply and printed lines.
+
+        A failure (timeout, death) carries the lines printed before it and the peak memory.
+        """
         if invocation is not None:
             self.conn.send_bytes(pickle.dumps(invocation))
+        what = invocation.file if invocation else "worker"
+        deadline = asyncio.get_running_loop().time() + timeout
+        lines: list[str] = []
+        try:
+            while not isinstance(message := await self._receive(deadline, what, timeout), Reply):
+                lines.append(message)
+        except FunctionError as error:
+            error.logs, error.memory_mb = lines, peak_memory_mb(self.process.pid)
+            raise
+        return message, lines
+
+    async def _receive(self, deadline: float, what: str, timeout: float) -> Reply | str:
+        """The next message: a printed line, or the reply."""
         loop = asyncio.get_running_loop()
         readable: asyncio.Future[None] = loop.create_future()
         loop.add_reader(self.conn.fileno(), _resolve, readable)
         try:
-            await asyncio.wait_for(readable, timeout)
+            await asyncio.wait_for(readable, deadline - loop.time())
         except TimeoutError:
-            raise FunctionTimeout(f"{invocation.file if invocation else 'worker'} ran past its maxDuration of {timeout:g} s") from None
+            raise FunctionTimeout(f"{what} ran past its maxDuration of {timeout:g} s") from None
         finally:
             loop.remove_reader(self.conn.fileno())
-            # The loop made the pipe non-blocking; a reply longer than one read must
+            # The loop made the pipe non-blocking; a message longer than one read must
             # be read whole, and the worker is writing it right now.
             os.set_blocking(self.conn.fileno(), True)
         try:
-            reply: Reply = pickle.loads(self.conn.recv_bytes())
+            message: Reply | str = pickle.loads(self.conn.recv_bytes())
         except (EOFError, OSError):
-            raise WorkerDied(self._death(invocation)) from None
-        return reply
+            raise WorkerDied(self._death(what)) from None
+        return message
 
-    def _death(self, invocation: Invocation | None) -> str:
+    def _death(self, what: str) -> str:
         self.process.join(1)
         code = self.process.exitcode
-        what = invocation.file if invocation else "worker"
         if code is not None and code < 0:
             name = signal.Signals(-code).name
             oom = " (out of memory?)" if code == -signal.SIGKILL else ""
@@ -120,7 +135,7 @@ class Bundle:
     async def _invoke(self, invocation: Invocation) -> Result:
         worker = self._idle.pop() if self._idle else await self._spawn()
         try:
-            reply = await worker.call(invocation, invocation.limits.max_duration)
+            reply, lines = await worker.call(invocation, invocation.limits.max_duration)
         except BaseException:  # timeout, death, cancellation: this worker's state is unknown
             await self._discard(worker, kill=True)
             raise
@@ -130,9 +145,9 @@ class Bundle:
             self._idle.append(worker)
         error = error_of(reply)
         if error is not None:
-            error.logs = reply.logs
+            error.logs, error.memory_mb = lines, reply.memory_mb
             raise error
-        return Result(reply.value, reply.logs, reply.duration_ms, reply.memory_mb)
+        return Result(reply.value, lines, reply.duration_ms, reply.memory_mb)
 
     async def _spawn(self) -> Worker:
         parent, child = self.context.Pipe()
@@ -147,7 +162,7 @@ class Bundle:
         if process.pid is not None:
             self.cpu.place(process.pid, self.config.memory)
         try:
-            ready = await worker.call(None, START_TIMEOUT_S)
+            ready, _ = await worker.call(None, START_TIMEOUT_S)
         except FunctionError:
             await self._discard(worker, kill=True)
             raise

@@ -67,7 +67,7 @@ class Renderer:
     async def _dispatch(self, inv: Invocation) -> Any:
         event = inv.event
         if inv.kind == "not_found":
-            return self.not_found_html(event["path"])
+            return self.not_found_html("")  # one page for every path: it is kept per build
         route = self.site.routes.by_file[inv.file]
         if inv.kind == "paths":
             return await self.static_paths(route)

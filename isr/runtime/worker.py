@@ -12,7 +12,8 @@ import pickle
 import signal
 import time
 import traceback
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,6 @@ from isr.site.site import load_site
 class Reply:
     value: Any = None
     error: tuple[str, str, str] | None = None  # FunctionError class name, message, detail
-    logs: list[str] = field(default_factory=list)
     duration_ms: float = 0.0
     memory_mb: float = 0.0
     exiting: bool = False  # the worker stops after this reply
@@ -51,12 +51,17 @@ def main(site_root: str, conn: Connection, memory_mb: int, environ: dict[str, st
     limit_memory(memory_mb)
     loop = asyncio.new_event_loop()
     conn.send_bytes(pickle.dumps(Reply()))  # ready
+
+    def emit(line: str) -> None:
+        """Printed lines reach the parent at once, so a killed invocation keeps them."""
+        conn.send_bytes(pickle.dumps(line))
+
     while True:
         try:
             invocation = pickle.loads(conn.recv_bytes())
         except (EOFError, OSError):
             return
-        reply = _run(loop, renderer, invocation)
+        reply = _run(loop, renderer, invocation, emit)
         try:
             conn.send_bytes(pickle.dumps(reply))
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
@@ -65,10 +70,10 @@ def main(site_root: str, conn: Connection, memory_mb: int, environ: dict[str, st
             return
 
 
-def _run(loop: asyncio.AbstractEventLoop, renderer: Renderer, invocation: Invocation) -> Reply:
+def _run(loop: asyncio.AbstractEventLoop, renderer: Renderer, invocation: Invocation, emit: Callable[[str], None]) -> Reply:
     reply = Reply()
     started = time.perf_counter()
-    with capture.captured() as lines:
+    with capture.captured(emit):
         try:
             reply.value = loop.run_until_complete(renderer.run(invocation))
         except MemoryError:
@@ -80,7 +85,6 @@ def _run(loop: asyncio.AbstractEventLoop, renderer: Renderer, invocation: Invoca
         except BaseException as exc:  # SystemExit, KeyboardInterrupt from user code
             reply.error = ("FunctionFailed", f"{invocation.file}: {type(exc).__name__}: {exc}", traceback.format_exc())
             reply.exiting = True
-    reply.logs = lines
     reply.duration_ms = (time.perf_counter() - started) * 1000
     reply.memory_mb = peak_memory_mb()
     return reply

@@ -1,0 +1,1 @@
+"""A static page: no data function."""

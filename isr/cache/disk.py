@@ -6,6 +6,7 @@ diskcache is synchronous, so every operation leaves the event loop as one job.
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,14 @@ CHANGELOG_LENGTH = 512  # writes remembered for other processes; a longer gap re
 class DiskBackend:
     def __init__(self, directory: str | Path) -> None:
         try:
-            # One SQLite transaction per put keeps a record and its tag index together;
-            # a kill -9 mid-write rolls back to the previous record.
-            self._cache = diskcache.Cache(str(directory), size_limit=2**34, eviction_policy="none")
+            # One SQLite transaction per put keeps a record and its tag index together, and
+            # a kill -9 mid-write rolls back to the previous record. Values stay inside
+            # SQLite: diskcache keeps large ones in files, and inside an outer transaction
+            # it deletes the old file before the commit, which a kill -9 turns into a
+            # row pointing at nothing.
+            self._cache = diskcache.Cache(
+                str(directory), size_limit=2**34, eviction_policy="none", disk_min_file_size=2**40
+            )
         except Exception as exc:  # diskcache raises sqlite3 and OS errors alike
             raise CacheError(f"cannot open cache folder {directory}: {exc}") from None
 
@@ -87,9 +93,20 @@ class DiskBackend:
         self._cache.set(key, paths)
 
     async def acquire_lease(self, build_id: str, path: str, ttl: float) -> str | None:
-        token = secrets.token_hex(8)
-        added = await asyncio.to_thread(self._cache.add, ("lease", build_id, path), token, expire=ttl)
-        return token if added else None
+        return await asyncio.to_thread(self._acquire, ("lease", build_id, path), ttl)
+
+    def _acquire(self, key: tuple[str, ...], ttl: float) -> str | None:
+        """The lease names its process: one left by a process that died is taken over.
+
+        The disk cache is one machine's, so a pid says for sure whether the holder lives.
+        """
+        token = f"{os.getpid()}:{secrets.token_hex(8)}"
+        with self._cache.transact():
+            holder = self._cache.get(key)
+            if holder is not None and _alive(holder):
+                return None
+            self._cache.set(key, token, expire=ttl)
+        return token
 
     async def release_lease(self, build_id: str, path: str, token: str) -> None:
         await asyncio.to_thread(self._release, ("lease", build_id, path), token)
@@ -120,6 +137,17 @@ class DiskBackend:
 
     async def close(self) -> None:
         await asyncio.to_thread(self._cache.close)
+
+
+def _alive(token: str) -> bool:
+    pid = int(token.partition(":")[0])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, another user's
+    return True
 
 
 def _build_of(key: Any) -> str | None:

@@ -139,3 +139,19 @@ async def test_expire_marks_only_the_current_generation(tmp_path: Path) -> None:
     fresh = RecordStore(DiskBackend(tmp_path), "b1", MemoryCache(10**6))
     assert (await fresh.load("/a")).stale_at == 61.0  # type: ignore[union-attr]
     assert not await store.expire("/missing")
+
+
+async def test_a_lease_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
+    disk = DiskBackend(tmp_path)
+    dead = multiprocessing.get_context("spawn").Process(target=_take_lease, args=(str(tmp_path), multiprocessing.get_context("spawn").Queue()))
+    dead.start()
+    dead.join(30)
+    assert await disk.acquire_lease("b1", "/p", ttl=30) is not None  # its holder exited without releasing
+    await disk.close()
+
+
+def test_records_never_live_in_separate_files(tmp_path: Path) -> None:
+    """A kill -9 between a file's deletion and the commit could otherwise lose a record."""
+    disk = DiskBackend(tmp_path)
+    asyncio.run(disk.put("b1", "/big", b"x" * 5_000_000, ()))
+    assert [p for p in tmp_path.rglob("*.val")] == []

@@ -1,0 +1,39 @@
+"""Props that try to break out of the embedded data script. PAGE-SOURCE-MARKER-8f3b"""
+import json
+import os
+import time
+
+
+def _log(tag):
+    """Append one line per render to $RENDER_LOG so tests can count renders."""
+    log = os.environ.get("RENDER_LOG")
+    if log:
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(f"{tag}\t{time.time():.3f}\n")
+
+
+def _control(name):
+    """Read $ISR_CONTROL_DIR/<name>.json (written by the tests), {} when absent."""
+    folder = os.environ.get("ISR_CONTROL_DIR")
+    if not folder:
+        return {}
+    try:
+        with open(os.path.join(folder, name + ".json"), encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+revalidate = 60
+
+EVIL = "</script><script>alert('pwned')</script><!-- \u2028\u2029 & \"q\" '</SCRIPT >"
+
+
+async def get_static_props(ctx):
+    _log("xss")
+    return {
+        "props": {
+            "evil": EVIL,
+            "nested": {"</script><b>key": ["<img src=x onerror=alert(1)>", "&amp;", "\u2028"]},
+        }
+    }

@@ -1,28 +1,5 @@
 """Home page: ISR, revalidate 60, async. PAGE-SOURCE-MARKER-8f3b"""
-import json
-import os
-import time
-
-
-def _log(tag):
-    """Append one line per render to $RENDER_LOG so tests can count renders."""
-    log = os.environ.get("RENDER_LOG")
-    if log:
-        with open(log, "a", encoding="utf-8") as f:
-            f.write(f"{tag}\t{time.time():.3f}\n")
-
-
-def _control(name):
-    """Read $ISR_CONTROL_DIR/<name>.json (written by the tests), {} when absent."""
-    folder = os.environ.get("ISR_CONTROL_DIR")
-    if not folder:
-        return {}
-    try:
-        with open(os.path.join(folder, name + ".json"), encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
-
+from pages._lib.control import _control, _log
 
 revalidate = 60
 

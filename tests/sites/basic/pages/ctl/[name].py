@@ -3,45 +3,9 @@
 Control keys: value (default: unique per render), revalidate, sleep (s), hold (bool),
 fail (bool), pad (number of filler characters).
 """
-import asyncio
-import json
-import os
 import time
 
-
-def _log(tag):
-    """Append one line per render to $RENDER_LOG so tests can count renders."""
-    log = os.environ.get("RENDER_LOG")
-    if log:
-        with open(log, "a", encoding="utf-8") as f:
-            f.write(f"{tag}\t{time.time():.3f}\n")
-
-
-def _control(name):
-    """Read $ISR_CONTROL_DIR/<name>.json (written by the tests), {} when absent."""
-    folder = os.environ.get("ISR_CONTROL_DIR")
-    if not folder:
-        return {}
-    try:
-        with open(os.path.join(folder, name + ".json"), encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
-
-
-async def _obey(name):
-    """Apply the control file: hold while "hold" is set, sleep, fail; return the control."""
-    control = _control(name)
-    deadline = time.time() + 30
-    while control.get("hold") and time.time() < deadline:
-        await asyncio.sleep(0.05)
-        control = _control(name)
-    if control.get("sleep"):
-        await asyncio.sleep(float(control["sleep"]))
-    if control.get("fail"):
-        raise RuntimeError(f"controlled failure of {name}")
-    return control
-
+from pages._lib.control import _log, _obey
 
 revalidate = 1
 fallback = "blocking"

@@ -27,6 +27,14 @@ class RecordStore:
         self.memory.put(record)
         return self.memory.get(path)
 
+    async def reread(self, path: str) -> Record | None:
+        """The backend's record of a path, which replaces the memory copy."""
+        record = await self._read(path)
+        if record is not None:
+            self.memory.put(record, newer_only=False)
+            record = self.memory.get(path)
+        return record
+
     async def _read(self, path: str) -> Record | None:
         stored = await self.backend.get(self.build_id, path)
         if stored is None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import secrets
 import signal
+import subprocess
 import sys
+import time
 from typing import Any
 
 import uvloop
@@ -20,6 +23,7 @@ from isr.errors import IsrError
 from isr.http.admin import LOOPBACK, Admin
 from isr.http.revalidate import RevalidateEndpoint
 from isr.http.server import Handler
+from isr.runtime.limits import die_with_parent
 from isr.site.site import Site, load_site
 
 FOLLOW_INTERVAL_S = 0.5  # how often to look for generations other processes stored
@@ -30,18 +34,59 @@ def add_parser(commands: Any) -> None:
     add_site(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=3000, help="port to listen on (default 3000)")
+    parser.add_argument("--workers", type=_count, default=1, metavar="N", help="server processes sharing the port and the cache (default 1)")
+    parser.add_argument("--supervised", action="store_true", help=argparse.SUPPRESS)  # one of --workers N
     add_cache(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="isr: %(levelname)s %(message)s")
     site = load_site(args.site)
-    uvloop.run(serve(site, args.host, args.port, args.cache))
+    if args.workers > 1:
+        return supervise(args)
+    if args.supervised:
+        die_with_parent()  # a kill -9 of the supervisor takes its servers along
+    uvloop.run(serve(site, args.host, args.port, args.cache, reuse_port=args.supervised))
     return 0
 
 
-async def serve(site: Site, host: str, port: int, cache: str | None) -> None:
-    internal = secrets.token_urlsafe(24)
+def supervise(args: argparse.Namespace) -> int:
+    """Run N servers on one port (SO_REUSEPORT: the kernel spreads connections) and one cache.
+
+    They share one internal token, so a function's revalidate() is accepted by whichever
+    server its request reaches. The first to exit stops the others.
+    """
+    command = [sys.executable, "-m", "isr", "serve", str(args.site), "--host", args.host, "--port", str(args.port), "--supervised"]
+    command += ["--cache", args.cache] if args.cache else []
+    env = {**os.environ, INTERNAL_TOKEN_VARIABLE: secrets.token_urlsafe(24)}
+    servers = [subprocess.Popen(command, env=env) for _ in range(args.workers)]
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda s, _: [p.send_signal(s) for p in servers if p.poll() is None])
+    code = _first_exit(servers)
+    for server in servers:
+        if server.poll() is None:
+            server.terminate()
+    for server in servers:
+        server.wait()
+    return code
+
+
+def _first_exit(servers: list[subprocess.Popen[bytes]]) -> int:
+    while True:
+        for server in servers:
+            if (code := server.poll()) is not None:
+                return code
+        time.sleep(0.1)
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes from 1 to 64")
+    return int(text)
+
+
+async def serve(site: Site, host: str, port: int, cache: str | None, reuse_port: bool = False) -> None:
+    internal = os.environ.get(INTERNAL_TOKEN_VARIABLE) or secrets.token_urlsafe(24)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"
     engine = open_engine(site, cache, {URL_VARIABLE: url, INTERNAL_TOKEN_VARIABLE: internal})
     token = revalidate_token(site)
@@ -50,7 +95,7 @@ async def serve(site: Site, host: str, port: int, cache: str | None) -> None:
     server = web.Server(Handler(engine, endpoint, admin), access_log=None)
     loop = asyncio.get_running_loop()
     try:
-        listener = await loop.create_server(server, host, port, reuse_address=True, backlog=1024)
+        listener = await loop.create_server(server, host, port, reuse_address=True, reuse_port=reuse_port, backlog=1024)
     except OSError as exc:
         await engine.close()
         raise IsrError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None

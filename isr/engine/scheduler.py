@@ -118,6 +118,8 @@ class Scheduler:
             if record is not None:
                 return record
         try:
+            if not exclusive and (fresh := await self._stored_fresh(path)) is not None:
+                return fresh  # another process regenerated it while this one held the stale copy
             record, raw = await job()
             await self.store.save(record, raw)
         except FunctionError:
@@ -129,6 +131,11 @@ class Scheduler:
                 await asyncio.shield(self.store.release_lease(path, token))
         self._failures.pop(path, None)
         return record
+
+    async def _stored_fresh(self, path: str) -> Record | None:
+        """The stored generation of a path, if it is fresh (read under the lease)."""
+        record = await self.store.reread(path)
+        return record if record is not None and time.time() < record.stale_at else None
 
     async def _wait_for_lease(self, path: str, ttl: float) -> str | None:
         """Take the lease once another process's generation ends (or its lease lapses)."""

@@ -1,0 +1,94 @@
+"""`isr serve --workers N`: N server processes on one port and one cache behave as one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from e2e_support import Server, Site, concurrently, wait_for
+
+TOKEN = "workers-e2e-token"
+
+
+@pytest.fixture
+def workers(site: Site) -> Iterator[Server]:
+    with open(site.root / ".env", "a", encoding="utf-8") as env:
+        env.write(f"ISR_REVALIDATE_TOKEN={TOKEN}\n")
+    server = Server(site, extra_args=("--workers", "2")).start()
+    yield server
+    server.stop()
+
+
+def children(pid: int) -> set[int]:
+    """Every live descendant of a process, from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def test_two_server_processes_share_the_port(workers: Server) -> None:
+    assert workers.proc is not None
+    servers = [p for p in children(workers.proc.pid) if b"--supervised" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    assert len(servers) == 2
+    instances = {workers.get("/about").header("x-isr-generation") for _ in range(10)}
+    assert len(instances) == 1  # one record, whichever process answers
+
+
+def test_one_regeneration_across_processes(workers: Server, site: Site) -> None:
+    site.control("shared", value="v1", revalidate=2)
+    first = workers.page("/ctl/shared")
+    for _ in range(6):  # both processes now hold it in memory
+        workers.page("/ctl/shared")
+    site.control("shared", value="v2", revalidate=60, sleep=1.5)  # one slow regeneration, then fresh
+    wait_for(lambda: workers.get("/ctl/shared").cache == "STALE", 5, what="the page to go stale")
+    answers = concurrently([lambda: workers.get("/ctl/shared") for _ in range(40)])
+    assert all(a.status == 200 for a in answers)
+    wait_for(lambda: workers.get("/ctl/shared").generation != first.generation, 10, what="the regeneration")
+    assert site.count("ctl:shared") == 2  # the first render and exactly one regeneration
+
+
+def test_a_new_generation_reaches_every_process_within_a_second(workers: Server, site: Site) -> None:
+    site.control("fanout", value="old", revalidate=60)
+    old = workers.page("/ctl/fanout").generation
+    for _ in range(10):
+        assert workers.page("/ctl/fanout").generation == old
+    site.control("fanout", value="new", revalidate=60)
+    answer = workers.request("POST", "/_isr/revalidate", body=b'{"paths": ["/ctl/fanout"]}', headers={"Authorization": f"Bearer {TOKEN}"})
+    assert answer.status == 200, answer.describe()
+    stored = time.monotonic()
+
+    def everywhere() -> bool:
+        return all(workers.page("/ctl/fanout").generation != old for _ in range(10))
+
+    wait_for(everywhere, 1.5, interval=0.05, what="every process to serve the new generation")
+    assert time.monotonic() - stored < 1.5
+
+
+def test_kill_9_of_the_supervisor_takes_its_servers_along(workers: Server) -> None:
+    assert workers.proc is not None
+    family = children(workers.proc.pid)
+    assert family
+    os.kill(workers.proc.pid, signal.SIGKILL)
+    workers.proc.wait(10)
+    wait_for(lambda: not any(Path(f"/proc/{p}").exists() and not _zombie(p) for p in family), 10, what="the servers and their workers to exit")
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return False

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
+from multidict import CIMultiDict
 
 from isr.cache.compression import Encoding, compress
 from isr.constants import GENERATION, NO_STORE, ONE_YEAR
@@ -36,8 +37,9 @@ class Variant:
     bodies: dict[Encoding, bytes]
     etags: dict[Encoding, str]
     location: str | None = None
-    # Prebuilt per coding: the headers every response of this variant carries.
-    headers: dict[Encoding, dict[str, str]] = field(default_factory=dict)
+    # Prebuilt per coding: the headers every response of this variant carries, as the
+    # CIMultiDict aiohttp would otherwise build from a dict on every response.
+    headers: dict[Encoding, CIMultiDict[str]] = field(default_factory=dict)
 
     @property
     def encodings(self) -> tuple[Encoding, ...]:
@@ -55,7 +57,7 @@ class Variant:
                 headers[GENERATION] = generation
             if self.location:
                 headers["Location"] = self.location
-            self.headers[coding] = headers
+            self.headers[coding] = CIMultiDict(headers)
 
 
 def make_variant(status: int, content_type: str, body: bytes, location: str | None = None) -> Variant:

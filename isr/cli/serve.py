@@ -60,8 +60,14 @@ def supervise(args: argparse.Namespace) -> int:
     command += ["--cache", args.cache] if args.cache else []
     env = {**os.environ, INTERNAL_TOKEN_VARIABLE: secrets.token_urlsafe(24)}
     servers = [subprocess.Popen(command, env=env) for _ in range(args.workers)]
+
+    def forward(signum: int, _: object) -> None:
+        for server in servers:
+            if server.poll() is None:
+                server.send_signal(signum)
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda s, _: [p.send_signal(s) for p in servers if p.poll() is None])
+        signal.signal(signum, forward)
     code = _first_exit(servers)
     for server in servers:
         if server.poll() is None:

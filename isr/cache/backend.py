@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Protocol
 
-
 Stored = tuple[bytes, str | None]  # record bytes, and the generation last marked stale
 
 

@@ -93,9 +93,8 @@ class RecordStore:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             record = await self._read(path)
-            if record is not None:
-                if record.generated_at > after:
-                    self.memory.put(record)
-                    return record
+            if record is not None and record.generated_at > after:
+                self.memory.put(record)
+                return record
             await asyncio.sleep(0.05)
         return None

@@ -7,7 +7,6 @@ import os
 import sys
 
 import yarl
-
 from rich.console import Console
 
 from isr.constants import DEFAULT_URL, URL_VARIABLE

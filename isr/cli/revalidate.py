@@ -9,8 +9,8 @@ import sys
 import time
 from typing import Any
 
-from isr.client import RevalidateError, post_revalidate
 from isr.cli.common import add_url
+from isr.client import RevalidateError, post_revalidate
 from isr.constants import TOKEN_VARIABLE
 
 EXIT_FAILED = 1  # the server answered, and some path failed

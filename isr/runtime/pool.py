@@ -11,9 +11,9 @@ import asyncio
 import logging
 import multiprocessing
 import os
-from multiprocessing import forkserver
 import pickle
 import signal
+from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess

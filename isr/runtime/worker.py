@@ -27,6 +27,7 @@ from isr.runtime.limits import die_with_parent, limit_memory, peak_memory_mb
 from isr.runtime.renderer import Renderer
 from isr.site.site import load_site
 
+
 @dataclass
 class Reply:
     value: Any = None

@@ -13,6 +13,7 @@ from isr.cache.memory import MemoryCache
 from isr.cache.store import RecordStore
 from isr.constants import MEMORY_CACHE_BYTES, TOKEN_VARIABLE
 from isr.engine.engine import Engine
+from isr.errors import CacheError
 from isr.logs.hub import LogHub
 from isr.logs.stats import Stats
 from isr.logs.store import LogStore, log_folder
@@ -26,6 +27,8 @@ def open_engine(site: Site, cache: str | None, environ: dict[str, str] | None = 
 
     `environ` reaches functions on top of the server's environment and .env.
     """
+    if cache and "://" in cache:
+        raise CacheError(f"--cache {cache}: only a folder is supported so far (no Redis backend yet)")
     backend = DiskBackend(Path(cache) if cache else site.root / "cache")
     store = RecordStore(backend, site.build_id, MemoryCache(MEMORY_CACHE_BYTES))
     hub = LogHub(LogStore(log_folder(site.root)), Stats())

@@ -1,4 +1,5 @@
-"""The storage interface the engine needs; disk (default) and Redis implement it.
+"""The storage interface the engine needs; the disk backend implements it (a shared
+Redis backend is meant to, for many machines).
 
 Backends store record bytes (`Record.to_bytes`) and never look inside them beyond
 the path and tags they are given, so a record is written and read as one value.

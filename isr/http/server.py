@@ -11,6 +11,8 @@ import secrets
 import time
 from typing import Any
 
+from urllib.parse import quote
+
 from aiohttp import web
 from multidict import CIMultiDict
 
@@ -21,7 +23,7 @@ from isr.http.admin import Admin
 from isr.http.responses import json_error, respond
 from isr.http.revalidate import RevalidateEndpoint
 from isr.http.static import PublicFiles
-from isr.site.paths import join_path, split_path
+from isr.site.paths import URL_SAFE, join_path, split_path
 from isr.site.routes import Params, Route
 
 log = logging.getLogger("isr")
@@ -156,7 +158,8 @@ def _request_event(request: web.BaseRequest) -> dict[str, Any]:
 
 
 def _redirect_without_slash(request: web.BaseRequest, raw: str) -> web.Response:
-    target = "/" + raw.strip("/")  # one leading slash: "//host/" must not leave the site
+    # Rebuilt from checked segments and re-encoded: "//host/" or "/\\host/" must not leave the site.
+    target = quote(join_path(split_path(raw.rstrip("/") or "/")), safe=URL_SAFE)
     if request.query_string:
         target += "?" + request.query_string
     return web.Response(status=308, headers={"Location": target, "Cache-Control": NO_STORE})

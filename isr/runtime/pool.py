@@ -36,6 +36,10 @@ class WorkerDied(FunctionFailed):
     pass
 
 
+class IdleWorkerDied(WorkerDied):
+    """Found dead when handed an invocation: another worker can take it."""
+
+
 class Worker:
     def __init__(self, process: BaseProcess, conn: Connection) -> None:
         self.process = process
@@ -47,7 +51,7 @@ class Worker:
         A failure (timeout, death) carries the lines printed before it and the peak memory.
         """
         if invocation is not None:
-            self.conn.send_bytes(pickle.dumps(invocation))
+            self.send(invocation)
         what = invocation.file if invocation else "worker"
         deadline = asyncio.get_running_loop().time() + timeout
         lines: list[str] = []
@@ -58,6 +62,13 @@ class Worker:
             error.logs, error.memory_mb = lines, peak_memory_mb(self.process.pid)
             raise
         return message, lines
+
+    def send(self, invocation: Invocation) -> None:
+        """IdleWorkerDied if the process is gone (killed while idle): the invocation never started."""
+        try:
+            self.conn.send_bytes(pickle.dumps(invocation))
+        except OSError:
+            raise IdleWorkerDied(f"{invocation.file}: its worker died while idle") from None
 
     async def _receive(self, deadline: float, what: str, timeout: float) -> Reply | str:
         """The next message: a printed line, or the reply."""
@@ -76,11 +87,11 @@ class Worker:
         try:
             message: Reply | str = pickle.loads(self.conn.recv_bytes())
         except (EOFError, OSError):
-            raise WorkerDied(self._death(what)) from None
+            raise WorkerDied(await self._death(what)) from None
         return message
 
-    def _death(self, what: str) -> str:
-        self.process.join(1)
+    async def _death(self, what: str) -> str:
+        await asyncio.to_thread(self.process.join, 1)
         code = self.process.exitcode
         if code is not None and code < 0:
             name = signal.Signals(-code).name
@@ -133,12 +144,16 @@ class Bundle:
             self._slots.release()
 
     async def _invoke(self, invocation: Invocation) -> Result:
-        worker = self._idle.pop() if self._idle else await self._spawn()
-        try:
-            reply, lines = await worker.call(invocation, invocation.limits.max_duration)
-        except BaseException:  # timeout, death, cancellation: this worker's state is unknown
-            await self._discard(worker, kill=True)
-            raise
+        while True:
+            worker = self._idle.pop() if self._idle else await self._spawn()
+            try:
+                reply, lines = await worker.call(invocation, invocation.limits.max_duration)
+                break
+            except IdleWorkerDied:
+                await self._discard(worker, kill=True)  # and hand the invocation to another
+            except BaseException:  # timeout, death, cancellation: this worker's state is unknown
+                await self._discard(worker, kill=True)
+                raise
         if reply.exiting:
             await self._discard(worker, kill=False)
         else:
@@ -183,12 +198,13 @@ class Bundle:
         await asyncio.gather(*(self._discard(w, kill=False) for w in list(self._all)))
 
     def prewarm(self) -> asyncio.Task[None]:
-        """Start one worker ahead of the first request."""
+        """Start one worker ahead of the first request (in a slot: never one too many)."""
         async def warm() -> None:
-            try:
-                self._idle.append(await self._spawn())
-            except FunctionError as exc:
-                log.warning("cannot start a worker for %s: %s", self.config.bundle, exc)
+            async with self._slots:
+                try:
+                    self._idle.append(await self._spawn())
+                except FunctionError as exc:
+                    log.warning("cannot start a worker for %s: %s", self.config.bundle, exc)
 
         return asyncio.create_task(warm())
 

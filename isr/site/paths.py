@@ -6,6 +6,8 @@ from urllib.parse import quote, unquote
 
 from isr.errors import BadPath
 
+URL_SAFE = "/:@!$&'()*+,;=-._~"  # what stays unescaped when a path is written back as a URL
+
 
 def split_path(raw: str) -> list[str]:
     """Decode a raw path (no query) into segments; BadPath when it can name no page.
@@ -45,5 +47,5 @@ def join_path(segments: list[str]) -> str:
 
 def data_path(build_id: str, path: str) -> str:
     """The raw URL of a page's JSON variant; `/` is `index.json`."""
-    name = "/index" if path == "/" else quote(path, safe="/")
+    name = "/index" if path == "/" else quote(path, safe=URL_SAFE)
     return f"/_isr/data/{build_id}{name}.json"

@@ -99,3 +99,16 @@ async def test_close_leaves_no_worker_process(site: Path) -> None:
     await invoker.close()
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists(), f"worker {pid} is still there (or a zombie)"
+
+
+async def test_a_worker_killed_while_idle_is_replaced_without_failing_a_call(site: Path) -> None:
+    invoker = WorkerInvoker(load_site(site))
+    try:
+        await call(invoker, "hello")
+        idle = [w for b in invoker._bundles.values() for w in b._idle]  # noqa: SLF001
+        for worker in idle:
+            worker.process.kill()
+            worker.process.join(5)
+        assert (await call(invoker, "hello")).value["status"] == 200
+    finally:
+        await invoker.close()

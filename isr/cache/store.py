@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 from isr.cache.backend import Backend
 from isr.cache.memory import MemoryCache
 from isr.cache.record import Record
+
+log = logging.getLogger("isr")
 
 
 class RecordStore:
@@ -47,7 +50,7 @@ class RecordStore:
 
     async def expire(self, path: str) -> bool:
         """Mark a path's current generation stale, here and for every process; False if none."""
-        record = await self.load(path)
+        record = await self.reread(path)  # the stored generation: memory may be 0.5 s behind
         if record is None:
             return False
         await self.backend.expire(self.build_id, path, record.generation)
@@ -62,7 +65,10 @@ class RecordStore:
     async def follow(self, interval: float) -> None:
         """Keep the memory copy in step with writes by other processes (runs until cancelled)."""
         while True:
-            await self.sync()
+            try:
+                await self.sync()
+            except Exception:  # a bad moment of the disk must not end the following for good
+                log.exception("cannot read the cache's change log")
             await asyncio.sleep(interval)
 
     async def sync(self) -> None:
@@ -87,14 +93,3 @@ class RecordStore:
 
     async def release_lease(self, path: str, token: str) -> None:
         await self.backend.release_lease(self.build_id, path, token)
-
-    async def wait_for_record(self, path: str, after: float, timeout: float) -> Record | None:
-        """Poll the backend until another process stores a generation newer than `after`."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            record = await self._read(path)
-            if record is not None and record.generated_at > after:
-                self.memory.put(record)
-                return record
-            await asyncio.sleep(0.05)
-        return None

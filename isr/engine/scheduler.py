@@ -25,7 +25,7 @@ from isr.errors import FunctionError
 log = logging.getLogger("isr")
 
 Job = Callable[[], Awaitable[tuple[Record, bytes]]]
-LEASE_MARGIN_S = 5.0  # a lease outlives its function's maxDuration by this much
+LEASE_MARGIN_S = 30.0  # a lease outlives its function's maxDuration by this much (queueing for a worker)
 LEASE_POLL_S = 0.05
 
 
@@ -35,6 +35,7 @@ class Scheduler:
         self._running: dict[str, asyncio.Task[Record | None]] = {}
         self._failures: dict[str, tuple[int, float]] = {}  # path -> (count, retry at, monotonic)
         self._follow_ups: dict[str, asyncio.Task[Record]] = {}
+        self._elsewhere: dict[str, float] = {}  # path -> until when another process regenerates it
 
     @property
     def in_flight(self) -> int:
@@ -82,7 +83,7 @@ class Scheduler:
 
     def refresh(self, path: str, job: Job, max_duration: float) -> bool:
         """Regenerate in the background unless one runs here or the path backs off; True if started."""
-        if path in self._running or self.backing_off(path):
+        if path in self._running or self.backing_off(path) or time.monotonic() < self._elsewhere.get(path, 0.0):
             return False
         self._start(path, job, max_duration, wait=False)
         return True
@@ -113,10 +114,12 @@ class Scheduler:
             token = await self._wait_for_lease(path, ttl)  # theirs may have read older data
         elif token is None:
             if not wait:
+                self._elsewhere[path] = time.monotonic() + LEASE_POLL_S * 10
                 return None  # another process regenerates it
-            record = await self.store.wait_for_record(path, started, ttl)
-            if record is not None:
-                return record
+            outcome = await self._wait_for_other(path, started, ttl)
+            if isinstance(outcome, Record):
+                return outcome
+            token = outcome
         try:
             if not exclusive and (fresh := await self._stored_fresh(path)) is not None:
                 return fresh  # another process regenerated it while this one held the stale copy
@@ -136,6 +139,19 @@ class Scheduler:
         """The stored generation of a path, if it is fresh (read under the lease)."""
         record = await self.store.reread(path)
         return record if record is not None and time.time() < record.stale_at else None
+
+    async def _wait_for_other(self, path: str, started: float, ttl: float) -> Record | str | None:
+        """Wait for another process's generation: its record, or the lease once it lets go."""
+        deadline = time.monotonic() + ttl
+        while time.monotonic() < deadline:
+            await asyncio.sleep(LEASE_POLL_S)
+            record = await self.store.reread(path)
+            if record is not None and record.generated_at > started:
+                return record
+            token = await self.store.acquire_lease(path, ttl)
+            if token is not None:
+                return token  # it failed or died: generate here
+        return None
 
     async def _wait_for_lease(self, path: str, ttl: float) -> str | None:
         """Take the lease once another process's generation ends (or its lease lapses)."""

@@ -1,8 +1,11 @@
 """The disk backend, the memory LRU and the store in front of them."""
 
+from __future__ import annotations
+
 import asyncio
 import multiprocessing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,15 +45,18 @@ async def test_lease_is_exclusive_until_released_or_expired(tmp_path: Path) -> N
     await disk.close()
 
 
-def _take_lease(directory: str, results: "multiprocessing.Queue[bool]") -> None:
+def _take_lease(directory: str, results: multiprocessing.Queue[bool], everyone: Any = None) -> None:
     token = asyncio.run(DiskBackend(directory).acquire_lease("b1", "/p", ttl=30))
     results.put(token is not None)
+    if everyone is not None:
+        everyone.wait(30)  # the holder stays alive until all have tried: a dead one's lease is free
 
 
 def test_lease_is_exclusive_across_processes(tmp_path: Path) -> None:
     context = multiprocessing.get_context("spawn")
-    results: "multiprocessing.Queue[bool]" = context.Queue()
-    workers = [context.Process(target=_take_lease, args=(str(tmp_path), results)) for _ in range(4)]
+    results: multiprocessing.Queue[bool] = context.Queue()
+    everyone = context.Barrier(4)
+    workers = [context.Process(target=_take_lease, args=(str(tmp_path), results, everyone)) for _ in range(4)]
     for worker in workers:
         worker.start()
     for worker in workers:

@@ -13,14 +13,19 @@ Encoding = Literal["identity", "br", "gzip"]
 PREFERENCE: tuple[Encoding, ...] = ("br", "gzip")
 
 
-def compress(body: bytes) -> dict[Encoding, bytes]:
-    """The body in every coding worth storing; small bodies stay identity only."""
+def compress(body: bytes, best: bool = True) -> dict[Encoding, bytes]:
+    """The body in every coding worth storing; small bodies stay identity only.
+
+    `best` spends CPU once per generation for the smallest bodies; a response made
+    per request (SSR) takes the fast settings instead.
+    """
     if len(body) <= COMPRESS_MIN_BYTES:
         return {"identity": body}
+    small = best and len(body) < 256 * 1024
     return {
         "identity": body,
-        "br": brotli.compress(body, quality=11 if len(body) < 256 * 1024 else 5),
-        "gzip": gzip.compress(body, compresslevel=9, mtime=0),
+        "br": brotli.compress(body, quality=11 if small else 4),
+        "gzip": gzip.compress(body, compresslevel=9 if best else 5, mtime=0),
     }
 
 

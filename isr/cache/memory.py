@@ -10,6 +10,8 @@ from collections import OrderedDict
 
 from isr.cache.record import Record, Variant
 
+ALIASES_PER_PATH = 8  # raw spellings of one path (HTML, JSON, percent-encodings) the hot path knows
+
 
 class MemoryCache:
     def __init__(self, max_bytes: int) -> None:
@@ -47,9 +49,10 @@ class MemoryCache:
 
     def alias(self, raw: str, record: Record, is_json: bool) -> None:
         """Let the hot path find this record under this raw request path."""
-        if self._records.get(record.path) is not record:
-            return
-        self._raw_keys.setdefault(record.path, {})[raw] = is_json
+        keys = self._raw_keys.setdefault(record.path, {})
+        if self._records.get(record.path) is not record or (raw not in keys and len(keys) >= ALIASES_PER_PATH):
+            return  # odd spellings of a path beyond a few take the slow path, not memory
+        keys[raw] = is_json
         self.hot[raw] = (record, record.data if is_json else record.html)
 
     def drop(self, path: str) -> None:

@@ -60,8 +60,8 @@ class Variant:
             self.headers[coding] = CIMultiDict(headers)
 
 
-def make_variant(status: int, content_type: str, body: bytes, location: str | None = None) -> Variant:
-    bodies = compress(body)
+def make_variant(status: int, content_type: str, body: bytes, location: str | None = None, best: bool = True) -> Variant:
+    bodies = compress(body, best)
     tag = hashlib.blake2b(body, digest_size=10).hexdigest()
     etags: dict[Encoding, str] = {c: f'"{tag}"' if c == "identity" else f'"{tag}-{c}"' for c in bodies}
     return Variant(status, content_type, bodies, etags, location)

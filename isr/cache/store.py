@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 from isr.cache.backend import Backend
 from isr.cache.memory import MemoryCache

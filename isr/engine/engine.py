@@ -173,9 +173,11 @@ class Engine:
         self.hub.publish(record)
 
     async def prerender(self, route: Route, path: str) -> Record:
+        """Render a static path for `isr build`: always anew, never what is stored."""
         match = self.site.routes.match(segments_of(path))
         assert match is not None and match[0] is route
-        return await self.generate(route, match[1], path, "render")
+        job = self._job(route, match[1], path, "render")
+        return await self.scheduler.revalidate(path, job, route.function.max_duration)
 
     async def close(self) -> None:
         await self.scheduler.drain()

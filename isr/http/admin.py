@@ -111,14 +111,16 @@ class Admin:
 
     async def _logs(self, request: web.BaseRequest) -> web.StreamResponse:
         keep = _filter(request.query)
+        recent = request.query.get("recent", "0")
+        if not recent.isdigit():
+            return json_error(400, "BAD_REQUEST", "recent must be a number of records")
         if request.query.get("follow") != "1":
             return _json([r.as_json() for r in await self.hub.read(keep)])
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": NO_STORE, "X-Accel-Buffering": "no"})
         await response.prepare(request)
         queue = self.hub.subscribe()
         try:
-            recent = int(request.query.get("recent", "0") or 0)
-            backlog = [r for r in self.hub.recent if keep(r)][-recent:] if recent > 0 else []
+            backlog = [r for r in self.hub.recent if keep(r)][-int(recent):] if int(recent) else []
             await response.write(b": connected\n\n" + b"".join(_event(r) for r in backlog))
             while True:
                 try:

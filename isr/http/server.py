@@ -10,7 +10,6 @@ import logging
 import secrets
 import time
 from typing import Any
-
 from urllib.parse import quote
 
 from aiohttp import web

@@ -43,6 +43,12 @@ def parse_body(raw: bytes, content_type: str) -> Any:
     return raw
 
 
+def check_header(name: str, value: str) -> None:
+    """A header a function sets may not carry line breaks (response splitting) or NUL."""
+    if not name or any(c in name for c in "\r\n\0: ") or any(c in value for c in "\r\n\0"):
+        raise ValueError(f"invalid header {name!r}: names and values may not contain line breaks or NUL")
+
+
 class Response:
     """Chainable like Next.js' `res`: `response.status(201).json({...})`."""
 
@@ -62,6 +68,7 @@ class Response:
         return self
 
     def set_header(self, name: str, value: str) -> Response:
+        check_header(name, str(value))
         self.headers = [(k, v) for k, v in self.headers if k.lower() != name.lower()]
         self.headers.append((name, str(value)))
         return self
@@ -72,7 +79,9 @@ class Response:
         cookie[name] = value
         for key, attribute in attributes.items():
             cookie[name][key.replace("_", "-")] = attribute
-        self.headers.append(("Set-Cookie", cookie[name].OutputString()))
+        header = cookie[name].OutputString()
+        check_header("Set-Cookie", header)
+        self.headers.append(("Set-Cookie", header))
         return self
 
     def json(self, value: Any) -> Response:

@@ -6,6 +6,7 @@ thread or process), never on the server's event loop.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import inspect
 import sys
@@ -109,28 +110,32 @@ class Renderer:
         result = await _call(function, Context(params, path)) if function else {"props": {}}
         return self._record(route, path, params, _check_result(result, route.file), route.revalidate)
 
-    def _record(self, route: Route, path: str, params: dict[str, Any], result: dict[str, Any], default: Revalidate) -> Record:
+    def _record(
+        self, route: Route, path: str, params: dict[str, Any], result: dict[str, Any], default: Revalidate, best: bool = True
+    ) -> Record:
+        """Both variants of a result; `best` compression for what is stored, not per request."""
+        variant = functools.partial(make_variant, best=best)
         generation = new_generation_id()
         common = {"page": route.page, "params": params, "build_id": self.site.build_id, "generation": generation}
         outcome: Outcome
         if result.get("not_found"):
             outcome, data = "not_found", {"not_found": True, **common}
             payload = dump_data(data)
-            html = make_variant(404, HTML_TYPE, embed(self.not_found_html(path), payload))
-            json = make_variant(404, JSON_TYPE, payload)
+            html = variant(404, HTML_TYPE, embed(self.not_found_html(path), payload))
+            json = variant(404, JSON_TYPE, payload)
         elif "redirect" in result:
             outcome, target = "redirect", result["redirect"]
             payload = dump_data({"redirect": target, **common})
             status = 308 if target["permanent"] else 307
             body = f'<!doctype html><a href="{escape(target["destination"])}">Redirecting…</a>'.encode()
-            html = make_variant(status, HTML_TYPE, body, location=target["destination"])
-            json = make_variant(200, JSON_TYPE, payload)
+            html = variant(status, HTML_TYPE, body, location=target["destination"])
+            json = variant(200, JSON_TYPE, payload)
         else:
             outcome, props = "page", result["props"]
             payload = dump_data({"props": props, **common})
             page = self.render_template(route, {**props, "params": params, "path": path, "fallback": False})
-            html = make_variant(200, HTML_TYPE, embed(page, payload))
-            json = make_variant(200, JSON_TYPE, payload)
+            html = variant(200, HTML_TYPE, embed(page, payload))
+            json = variant(200, JSON_TYPE, payload)
         self._check_size(route, html.bodies["identity"])
         return Record(
             path=path, page=route.page, build_id=self.site.build_id, generation=generation,
@@ -167,7 +172,7 @@ class Renderer:
     async def server_side(self, route: Route, event: dict[str, Any]) -> dict[str, Any]:
         ctx = Context(event["params"], event["path"], event["query"], event["headers"], event["cookies"])
         result = _check_result(await _call(self.module(route.file).get_server_side_props, ctx), route.file, ssr=True)
-        record = self._record(route, event["path"], event["params"], result, False)
+        record = self._record(route, event["path"], event["params"], result, False, best=False)
         return {"html": record.html, "data": record.data, "headers": result.get("headers", {})}
 
 
@@ -201,6 +206,7 @@ def _check_result(result: Any, file: str, ssr: bool = False) -> dict[str, Any]:
         if not isinstance(target, dict) or not isinstance(target.get("destination"), str):
             raise FunctionFailed(f'{where}: redirect must be {{"destination": "/x", "permanent": False}}')
         result["redirect"] = {"destination": target["destination"], "permanent": bool(target.get("permanent", False))}
+        _check_headers({"Location": target["destination"]}, where)
     if "revalidate" in result and (ssr or not valid_revalidate(result["revalidate"])):
         raise FunctionFailed(f"{where}: revalidate must be whole seconds >= 1, or False")
     tags = result.get("tags", [])
@@ -209,4 +215,13 @@ def _check_result(result: Any, file: str, ssr: bool = False) -> dict[str, Any]:
     headers = result.get("headers", {})
     if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
         raise FunctionFailed(f"{where}: headers must be a dict of strings")
+    _check_headers(headers, where)
     return result
+
+
+def _check_headers(headers: dict[str, str], where: str) -> None:
+    try:
+        for name, value in headers.items():
+            api.check_header(name, value)
+    except ValueError as exc:
+        raise FunctionFailed(f"{where}: {exc}") from None

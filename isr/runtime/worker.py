@@ -20,7 +20,7 @@ from typing import Any
 
 from dotenv import dotenv_values
 
-from isr.errors import FunctionError, FunctionFailed
+from isr.errors import FunctionError, FunctionFailed, SiteError
 from isr.runtime import capture
 from isr.runtime.invocation import Invocation
 from isr.runtime.limits import die_with_parent, limit_memory, peak_memory_mb
@@ -37,14 +37,17 @@ class Reply:
     exiting: bool = False  # the worker stops after this reply
 
 
-def main(site_root: str, conn: Connection, memory_mb: int, environ: dict[str, str]) -> None:
+def main(site_root: str, build_id: str, conn: Connection, memory_mb: int, environ: dict[str, str]) -> None:
     die_with_parent()  # the forkserver, which dies with the server
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the server decides
     os.environ.clear()
     os.environ.update(environ)  # the server's, not the forkserver's snapshot of it
     load_env(Path(site_root))
     try:
-        renderer = Renderer(load_site(site_root))
+        site = load_site(site_root)
+        if site.build_id != build_id:
+            raise SiteError(f"the site changed on disk since the server started (build {build_id}, now {site.build_id}): restart it")
+        renderer = Renderer(site)
     except Exception as exc:  # the server loaded this site already; report, do not hang
         conn.send_bytes(pickle.dumps(Reply(error=("FunctionFailed", f"worker cannot load the site: {exc}", ""), exiting=True)))
         return

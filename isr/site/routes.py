@@ -113,16 +113,16 @@ class RouteTable:
 
 def scan_routes(site: Path, config: SiteConfig) -> RouteTable:
     pages = site / "pages"
-    routes: dict[str, Route] = {}
+    routes: dict[tuple[tuple[int, str], ...], Route] = {}  # by shape: [id] and [slug] clash
     for file in sorted(pages.rglob("*.py")):
         rel = file.relative_to(pages)
         if any(part.startswith(("_", ".")) for part in rel.parts) or rel.as_posix() == "404.py":
             continue
         route = _route(site, file, rel, config)
-        other = routes.get(route.page)
+        other = routes.get(route.sort_key())
         if other:
             raise SiteError(f"{other.file} and {route.file} both define the route {route.page}")
-        routes[route.page] = route
+        routes[route.sort_key()] = route
     return RouteTable(list(routes.values()))
 
 

@@ -83,3 +83,8 @@ def test_segments_for_builds_paths_from_params(tmp_path: Path) -> None:
 
 def test_canonical_paths_are_never_decoded_twice() -> None:
     assert segments_of(join_path(split_path("/a/%2525"))) == ["a", "%25"]
+
+
+def test_two_param_names_for_one_route_are_an_error(tmp_path: Path) -> None:
+    with pytest.raises(SiteError, match=r"both define the route /blog/\[slug\]"):
+        scan_routes(make_site(tmp_path, ["blog/[id].py", "blog/[slug].py"]), SiteConfig())

@@ -25,6 +25,7 @@ PARALLEL = 4  # prerenders in flight; renders are I/O-bound as often as CPU-boun
 class RouteReport:
     route: Route
     paths: list[str] = field(default_factory=list)
+    rendered: int = 0
     bytes: int = 0
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
@@ -79,6 +80,7 @@ async def prerender(engine: Engine, reports: list[RouteReport]) -> None:
                 started = time.perf_counter()
                 try:
                     record = await engine.prerender(report.route, path)
+                    report.rendered += 1
                     report.bytes += len(record.html.bodies["identity"])
                 except FunctionError as exc:
                     report.errors.append(f"{path}: {exc.code}: {exc}")
@@ -95,13 +97,12 @@ def print_table(site: Site, reports: list[RouteReport]) -> None:
     for report in reports:
         route = report.route
         cached = route.cached
-        done = len(report.paths) - len([e for e in report.errors if not e.startswith("pages/")])
         table.add_row(
             route.page,
             route.kind,
             revalidate_text(route.revalidate) if cached else "-",
             str(route.fallback) if cached and route.is_dynamic else "-",
-            str(done) if cached else "-",
+            str(report.rendered) if cached else "-",
             _size(report.bytes) if cached else "-",
             f"{report.seconds * 1000:.0f} ms" if cached else "-",
         )

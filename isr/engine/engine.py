@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from multidict import CIMultiDict
 
 from isr.cache.record import Record, Variant, uncached_variant
 from isr.cache.store import RecordStore
-from isr.constants import MISS, NO_STORE
+from isr.constants import ERROR_CODE, HIT, MISS, NO_STORE, STALE
 from isr.engine.freshness import state_of
 from isr.engine.scheduler import Scheduler
 from isr.errors import BadPath, FunctionError, FunctionFailed, SiteError
@@ -53,7 +54,7 @@ class Engine:
         record = await self.store.load(path)
         if record is not None:
             state = state_of(record, time.time())
-            if state != "HIT":
+            if state != HIT:
                 self.refresh(route, params, record)
             return Answer(record.data if as_json else record.html, state, record)
         if not await self.allowed(route, path):
@@ -74,8 +75,8 @@ class Engine:
     def refresh_stale(self, record: Record) -> None:
         """Start regenerating a stale record's path, unless that already runs or backs off."""
         path = record.path
-        if self.scheduler.running(path) or self.scheduler.backing_off(path):
-            return
+        if not self.scheduler.may_refresh(path):
+            return  # the common case under load: skip matching the route again
         route = self.site.routes.by_page[record.page]
         params = route.match(segments_of(path))
         if params is not None:
@@ -85,7 +86,7 @@ class Engine:
         """Regenerate a stale record in the background; its request is logged beside it, as on Vercel."""
         job = self._job(route, params, served.path, "regenerate")
         if self.scheduler.refresh(served.path, job, route.function.max_duration):
-            self._log(LogRecord(route.file, served.path, "render", served.html.status, 0.0, cache="STALE"))
+            self._log(LogRecord(route.file, served.path, "render", served.html.status, 0.0, cache=STALE))
 
     def _job(self, route: Route, params: Params, path: str, kind: Kind) -> Callable[[], Any]:
         async def job() -> tuple[Record, bytes]:
@@ -138,9 +139,9 @@ class Engine:
     async def server_side(self, route: Route, params: Params, path: str, request: dict[str, Any], as_json: bool) -> Answer:
         result = await self.invoke(route, "ssr", {"path": path, "params": params, **request})
         variant: Variant = result["data"] if as_json else result["html"]
-        headers = dict(result["headers"])
-        variant.prepare(headers.pop("Cache-Control", headers.pop("cache-control", NO_STORE)), None)
-        return Answer(variant, headers=headers)
+        headers = CIMultiDict(result["headers"])  # the function may spell names in any case
+        variant.prepare(headers.pop("Cache-Control", NO_STORE), None)
+        return Answer(variant, headers=dict(headers))
 
     async def not_found(self, path: str, as_json: bool = False) -> Answer:
         """The site's 404 page, rendered once per build (`path` names the request in the log)."""
@@ -193,7 +194,7 @@ def _record(invocation: Invocation, status: int, started: float, lines: list[str
     return LogRecord(
         function=invocation.file, path=invocation.event.get("path", ""), kind=kind, status=status,
         duration_ms=(time.perf_counter() - started) * 1000, memory_mb=memory,
-        cache="MISS" if kind == "render" else None, lines=lines,
+        cache=MISS if kind == "render" else None, lines=lines,
         error=error.code if error else None, message=str(error) if error else None,
     )
 
@@ -216,7 +217,7 @@ def error_answer(error: FunctionError, as_json: bool, error_id: str) -> Answer:
         variant = uncached_variant(error.status, body, "application/json")
     else:
         variant = uncached_variant(error.status, _error_page(error, error_id))
-    return Answer(variant, headers={"x-isr-error-code": error.code})
+    return Answer(variant, headers={ERROR_CODE: error.code})
 
 
 _REASONS = {500: "INTERNAL_SERVER_ERROR", 502: "BAD_GATEWAY", 503: "SERVICE_UNAVAILABLE", 504: "GATEWAY_TIMEOUT", 413: "PAYLOAD_TOO_LARGE"}

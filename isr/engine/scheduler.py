@@ -41,8 +41,9 @@ class Scheduler:
     def in_flight(self) -> int:
         return len(self._running)
 
-    def running(self, path: str) -> bool:
-        return path in self._running
+    def may_refresh(self, path: str) -> bool:
+        """Nothing regenerates the path now here or elsewhere, and it is not backing off."""
+        return path not in self._running and not self.backing_off(path) and time.monotonic() >= self._elsewhere.get(path, 0.0)
 
     def backing_off(self, path: str) -> bool:
         failure = self._failures.get(path)
@@ -83,7 +84,7 @@ class Scheduler:
 
     def refresh(self, path: str, job: Job, max_duration: float) -> bool:
         """Regenerate in the background unless one runs here or the path backs off; True if started."""
-        if path in self._running or self.backing_off(path) or time.monotonic() < self._elsewhere.get(path, 0.0):
+        if not self.may_refresh(path):
             return False
         self._start(path, job, max_duration, wait=False)
         return True

@@ -18,7 +18,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from isr.constants import NO_STORE
+from isr.constants import HIT, MISS, NO_STORE, STALE
 from isr.engine.engine import Engine
 from isr.http.responses import json_error
 from isr.logs.hub import LogHub
@@ -170,7 +170,7 @@ class _Collector:
     def collect(self) -> list[Metric]:
         stats = self.stats
         requests = CounterMetricFamily("isr_requests", "Page requests by x-isr-cache outcome", labels=["cache"])
-        for name, value in (("HIT", stats.hit), ("STALE", stats.stale), ("MISS", stats.miss)):
+        for name, value in ((HIT, stats.hit), (STALE, stats.stale), (MISS, stats.miss)):
             requests.add_metric([name], value)
         invocations = CounterMetricFamily("isr_invocations", "Function invocations by outcome", labels=["function", "outcome"])
         durations = HistogramMetricFamily("isr_invocation_duration_seconds", "Invocation duration", labels=["function"])

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from aiohttp import web
 from multidict import CIMultiDict
 
-from isr.constants import DATA_PREFIX, NO_STORE
+from isr.constants import DATA_PREFIX, HIT, NO_STORE, STALE
 from isr.engine.engine import Answer, Engine, error_answer
 from isr.errors import BadPath, FunctionError, PayloadTooLarge
 from isr.http.admin import Admin
@@ -53,10 +53,10 @@ class Handler:
             self.memory.touch(record.path)
             if now < record.stale_at:
                 self.stats.hit += 1
-                return respond(request, variant, "HIT", record, now=now)
+                return respond(request, variant, HIT, record, now=now)
             self.stats.stale += 1
             self.engine.refresh_stale(record)
-            return respond(request, variant, "STALE", record, now=now)
+            return respond(request, variant, STALE, record, now=now)
         try:
             return await self._dispatch(request, raw)
         except BadPath as exc:
@@ -87,7 +87,7 @@ class Handler:
             return await self._answer(request, raw, await self.engine.not_found(join_path(segments)), False)
         route, params = match
         if request.method not in _READ and route.kind != "API":
-            return web.Response(status=405, text="405: method not allowed", headers={"Allow": "GET, HEAD", "Cache-Control": NO_STORE})
+            return _not_allowed()
         path = join_path(segments)
         if route.cached:
             answer = await self.engine.page(route, params, path, as_json=False)
@@ -108,7 +108,7 @@ class Handler:
     async def _data(self, request: web.BaseRequest, raw: str) -> web.StreamResponse:
         build, _, rest = raw[len(DATA_PREFIX) :].partition("/")
         if request.method not in _READ:
-            return web.Response(status=405, headers={"Allow": "GET, HEAD"})
+            return _not_allowed()
         if build != self.site.build_id or not rest.endswith(".json"):
             return json_error(404, "NOT_FOUND", "unknown build or data URL; reload the page")
         name = rest[: -len(".json")]
@@ -162,6 +162,10 @@ def _redirect_without_slash(request: web.BaseRequest, raw: str) -> web.Response:
     if request.query_string:
         target += "?" + request.query_string
     return web.Response(status=308, headers={"Location": target, "Cache-Control": NO_STORE})
+
+
+def _not_allowed() -> web.Response:
+    return json_error(405, "METHOD_NOT_ALLOWED", "pages answer GET and HEAD only", {"Allow": "GET, HEAD"})
 
 
 def _bad_request(message: str, as_json: bool) -> web.Response:

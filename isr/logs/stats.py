@@ -6,6 +6,7 @@ import bisect
 from collections import deque
 from dataclasses import dataclass, field
 
+from isr.constants import HIT, MISS, STALE
 from isr.logs.record import LogRecord
 
 DURATION_SAMPLES = 1000  # per function, for p50/p99
@@ -46,15 +47,15 @@ class Stats:
         self.functions: dict[str, FunctionStats] = {}
 
     def count(self, state: str | None) -> None:
-        if state == "HIT":
+        if state == HIT:
             self.hit += 1
-        elif state == "STALE":
+        elif state == STALE:
             self.stale += 1
-        elif state == "MISS":
+        elif state == MISS:
             self.miss += 1
 
     def observe(self, record: LogRecord) -> None:
-        if record.cache == "STALE" and record.kind == "render":
+        if record.cache == STALE and record.kind == "render":
             return  # the served request of a regeneration: not an invocation
         self.functions.setdefault(record.function, FunctionStats()).observe(record)
         if record.kind == "regenerate":

@@ -1,7 +1,7 @@
 """The function side: imports page modules once, calls them, renders both variants.
 
-This is the only code that runs user code; it runs inside an invocation (a worker
-thread or process), never on the server's event loop.
+This is the only code that runs user code; it runs inside an invocation, in a worker
+process, never in the server.
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ from isr.errors import FunctionError, FunctionFailed, NoResponse, ResponseTooLar
 from isr.runtime import api
 from isr.runtime.datascript import dump_data, embed
 from isr.runtime.invocation import Invocation
-from isr.site.config import Revalidate
-from isr.site.module import valid_revalidate
+from isr.site.config import Revalidate, valid_revalidate
 from isr.site.paths import data_path
 from isr.site.routes import Route
 from isr.site.site import Site

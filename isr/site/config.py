@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,13 +55,7 @@ class SiteConfig:
         for pattern, overrides in self.functions:
             if pattern.fullmatch(relpath):
                 settings.update(overrides)
-        if not settings:
-            return self.defaults
-        return FunctionConfig(
-            memory=settings.get("memory", self.defaults.memory),
-            max_duration=settings.get("max_duration", self.defaults.max_duration),
-            max_concurrency=settings.get("max_concurrency", self.defaults.max_concurrency),
-        )
+        return replace(self.defaults, **settings)
 
 
 def load_config(site: Path) -> SiteConfig:
@@ -79,13 +73,8 @@ def parse_config(raw: Any, where: str = "isr.json") -> SiteConfig:
     section = _object(raw, where, _TOP_KEYS)
     defaults = _object(section.get("defaults", {}), f"{where}: defaults", _DEFAULT_KEYS)
     limits = _object(section.get("limits", {}), f"{where}: limits", _LIMIT_KEYS)
-    base = _function_settings(defaults, f"{where}: defaults")
     return SiteConfig(
-        defaults=FunctionConfig(
-            memory=base.get("memory", DEFAULT_MEMORY_MB),
-            max_duration=base.get("max_duration", DEFAULT_MAX_DURATION_S),
-            max_concurrency=base.get("max_concurrency", DEFAULT_MAX_CONCURRENCY),
-        ),
+        defaults=FunctionConfig(**_function_settings(defaults, f"{where}: defaults")),
         revalidate=_revalidate(defaults.get("revalidate", DEFAULT_REVALIDATE_S), where),
         request_body_limit=_size(limits.get("requestBody", DEFAULT_BODY_LIMIT), where),
         response_body_limit=_size(limits.get("responseBody", DEFAULT_BODY_LIMIT), where),
@@ -132,9 +121,14 @@ def _function_settings(value: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def _revalidate(value: Any, where: str) -> Revalidate:
-    if value is False or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
-        return value
+    if valid_revalidate(value):
+        return value  # type: ignore[no-any-return]
     raise ConfigError(f"{where}: defaults.revalidate must be whole seconds >= 1, or false")
+
+
+def valid_revalidate(value: Any) -> bool:
+    """Whole seconds >= 1, or False (fresh until revalidated on demand)."""
+    return value is False or (isinstance(value, int) and not isinstance(value, bool) and value >= 1)
 
 
 def _size(value: Any, where: str) -> int:

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from isr.errors import SiteError
+from isr.site.config import valid_revalidate
 
-Kind = Literal["static", "ISR", "SSR", "API"]
+RouteKind = Literal["static", "ISR", "SSR", "API"]
 Fallback = Literal["blocking"] | bool
 
 _FUNCTIONS = {"get_static_props", "get_server_side_props", "get_static_paths", "handler"}
@@ -27,7 +28,7 @@ class ModuleInfo:
     settings: dict[str, Any]
 
     @property
-    def kind(self) -> Kind:
+    def kind(self) -> RouteKind:
         if "handler" in self.functions:
             return "API"
         if "get_server_side_props" in self.functions:
@@ -86,6 +87,3 @@ def _validate(info: ModuleInfo, relpath: str) -> None:
     if {"get_static_props", "get_server_side_props"} <= info.functions:
         raise SiteError(f"{relpath}: a page has get_static_props or get_server_side_props, not both")
 
-
-def valid_revalidate(value: Any) -> bool:
-    return value is False or (isinstance(value, int) and not isinstance(value, bool) and value >= 1)

@@ -9,7 +9,7 @@ from typing import Literal
 
 from isr.errors import SiteError
 from isr.site.config import FunctionConfig, Revalidate, SiteConfig
-from isr.site.module import Fallback, Kind, ModuleInfo, read_module
+from isr.site.module import Fallback, ModuleInfo, RouteKind, read_module
 
 SegmentKind = Literal["static", "dynamic", "catchall", "optional"]
 Params = dict[str, str | list[str]]
@@ -37,7 +37,7 @@ class Route:
     templates: tuple[str, ...]  # names under pages/ to try in order; () for API functions
 
     @property
-    def kind(self) -> Kind:
+    def kind(self) -> RouteKind:
         return self.info.kind
 
     @property

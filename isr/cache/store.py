@@ -79,13 +79,9 @@ class RecordStore:
         self._seq = seq
 
     async def _reload(self, path: str) -> None:
-        record = await self._read(path)
-        if record is None:
+        """Bring a path this process holds in step with the backend (the truth)."""
+        if self.memory.get(path) is not None and await self.reread(path) is None:
             self.memory.drop(path)
-            return
-        current = self.memory.get(path)
-        if current is not None:
-            self.memory.put(record, newer_only=False)  # the backend is the truth
 
     async def acquire_lease(self, path: str, ttl: float) -> str | None:
         return await self.backend.acquire_lease(self.build_id, path, ttl)

@@ -30,6 +30,7 @@ log = logging.getLogger("isr")
 QUEUE_PER_WORKER = 8  # invocations that may wait per worker slot before FUNCTION_THROTTLED
 START_TIMEOUT_S = 30.0  # a worker that is not ready by then has failed to start
 STOP_TIMEOUT_S = 2.0
+PIPE_BUFFER = 65_536  # bytes a pipe takes without blocking the writer (Linux default)
 
 
 class WorkerDied(FunctionFailed):
@@ -51,7 +52,7 @@ class Worker:
         A failure (timeout, death) carries the lines printed before it and the peak memory.
         """
         if invocation is not None:
-            self.send(invocation)
+            await self.send(invocation)
         what = invocation.file if invocation else "worker"
         deadline = asyncio.get_running_loop().time() + timeout
         lines: list[str] = []
@@ -63,10 +64,14 @@ class Worker:
             raise
         return message, lines
 
-    def send(self, invocation: Invocation) -> None:
+    async def send(self, invocation: Invocation) -> None:
         """IdleWorkerDied if the process is gone (killed while idle): the invocation never started."""
+        data = pickle.dumps(invocation)
         try:
-            self.conn.send_bytes(pickle.dumps(invocation))
+            if len(data) > PIPE_BUFFER:  # a large request body: write it off the event loop
+                await asyncio.to_thread(self.conn.send_bytes, data)
+            else:
+                self.conn.send_bytes(data)
         except OSError:
             raise IdleWorkerDied(f"{invocation.file}: its worker died while idle") from None
 

@@ -21,7 +21,9 @@ from isr.runtime.pool import WorkerInvoker
 from isr.site.site import Site
 
 
-def open_engine(site: Site, cache: str | None, environ: dict[str, str] | None = None, instance: str = "") -> Engine:
+def open_engine(
+    site: Site, cache: str | None, environ: dict[str, str] | None = None, instance: str = "", dev: bool = False
+) -> Engine:
     """An engine on the disk cache in `cache` (default: the site's cache/ folder), logging
     every invocation to the site's log store.
 
@@ -32,7 +34,7 @@ def open_engine(site: Site, cache: str | None, environ: dict[str, str] | None = 
     backend = DiskBackend(Path(cache) if cache else site.root / "cache")
     store = RecordStore(backend, site.build_id, MemoryCache(MEMORY_CACHE_BYTES))
     hub = LogHub(LogStore(log_folder(site.root)), Stats())
-    return Engine(site, store, WorkerInvoker(site, environ), hub, instance or secrets.token_hex(3))
+    return Engine(site, store, WorkerInvoker(site, environ), hub, instance or secrets.token_hex(3), dev)
 
 
 def revalidate_token(site: Site) -> str:

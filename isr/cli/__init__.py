@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 
 from isr import __version__
-from isr.cli import build, logs, revalidate, routes, serve
+from isr.cli import build, dev, logs, revalidate, routes, serve
 from isr.errors import IsrError
 
-COMMANDS = {"serve": serve, "build": build, "routes": routes, "revalidate": revalidate, "logs": logs}
+COMMANDS = {"serve": serve, "build": build, "routes": routes, "revalidate": revalidate, "logs": logs, "dev": dev}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -91,10 +91,10 @@ def _count(text: str) -> int:
     return int(text)
 
 
-async def serve(site: Site, host: str, port: int, cache: str | None, reuse_port: bool = False) -> None:
+async def serve(site: Site, host: str, port: int, cache: str | None, reuse_port: bool = False, dev: bool = False) -> None:
     internal = os.environ.get(INTERNAL_TOKEN_VARIABLE) or secrets.token_urlsafe(24)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"
-    engine = open_engine(site, cache, {URL_VARIABLE: url, INTERNAL_TOKEN_VARIABLE: internal})
+    engine = open_engine(site, cache, {URL_VARIABLE: url, INTERNAL_TOKEN_VARIABLE: internal}, dev=dev)
     token = revalidate_token(site)
     endpoint = RevalidateEndpoint(engine, [token, internal])
     admin = Admin(engine, engine.hub, token, loopback_only=host in LOOPBACK)
@@ -110,7 +110,8 @@ async def serve(site: Site, host: str, port: int, cache: str | None, reuse_port:
         loop.add_signal_handler(signum, stop.set)
     engine.invoker.prewarm()
     background = [asyncio.create_task(engine.store.follow(FOLLOW_INTERVAL_S)), asyncio.create_task(engine.hub.run())]
-    print(f"isr: serving {site.root} (build {site.build_id}) on http://{host}:{port}", flush=True)
+    mode = "development server for" if dev else "serving"
+    print(f"isr: {mode} {site.root} (build {site.build_id}) on http://{host}:{port}", flush=True)
     try:
         await stop.wait()
     finally:

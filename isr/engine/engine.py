@@ -5,6 +5,7 @@ The engine decides and schedules; user code runs only through the Invoker.
 
 from __future__ import annotations
 
+import html
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,8 +39,9 @@ class Answer:
 
 
 class Engine:
-    def __init__(self, site: Site, store: RecordStore, invoker: Invoker, hub: LogHub, instance: str) -> None:
+    def __init__(self, site: Site, store: RecordStore, invoker: Invoker, hub: LogHub, instance: str, dev: bool = False) -> None:
         self.site = site
+        self.dev = dev  # isr dev: render every request
         self.store = store
         self.invoker = invoker
         self.hub = hub
@@ -51,6 +53,8 @@ class Engine:
     # -- cached pages -------------------------------------------------------------
 
     async def page(self, route: Route, params: Params, path: str, as_json: bool) -> Answer:
+        if self.dev:
+            return await self._dev_page(route, params, path, as_json)
         record = await self.store.load(path)
         if record is not None:
             state = state_of(record, time.time())
@@ -62,6 +66,13 @@ class Engine:
         if route.is_dynamic and route.fallback is True and not as_json:
             return await self._fallback(route, params, path)
         record = await self.generate(route, params, path)
+        return Answer(record.data if as_json else record.html, MISS, record)
+
+    async def _dev_page(self, route: Route, params: Params, path: str, as_json: bool) -> Answer:
+        """`isr dev` renders every request, as `next dev` does."""
+        if not await self.allowed(route, path):
+            return await self.not_found(path, as_json)
+        record = await self.scheduler.revalidate(path, self._job(route, params, path, "render"), route.function.max_duration)
         return Answer(record.data if as_json else record.html, MISS, record)
 
     async def generate(self, route: Route, params: Params, path: str, kind: Kind = "render") -> Record:
@@ -210,13 +221,13 @@ def _status(kind: Kind, value: Any) -> int:
     return 404 if kind == "not_found" else 200
 
 
-def error_answer(error: FunctionError, as_json: bool, error_id: str) -> Answer:
-    """The answer for a failed invocation: no traceback, never cacheable."""
+def error_answer(error: FunctionError, as_json: bool, error_id: str, dev: bool = False) -> Answer:
+    """The answer for a failed invocation: never cacheable; the traceback only in `isr dev`."""
     if as_json:
         body = orjson.dumps({"error": {"code": error.code, "message": _reason(error.status), "id": error_id}})
         variant = uncached_variant(error.status, body, "application/json")
     else:
-        variant = uncached_variant(error.status, _error_page(error, error_id))
+        variant = uncached_variant(error.status, _error_page(error, error_id, dev))
     return Answer(variant, headers={ERROR_CODE: error.code})
 
 
@@ -227,10 +238,11 @@ def _reason(status: int) -> str:
     return _REASONS.get(status, "ERROR")
 
 
-def _error_page(error: FunctionError, error_id: str) -> bytes:
+def _error_page(error: FunctionError, error_id: str, dev: bool) -> bytes:
     title = f"{error.status}: {_reason(error.status)}"
+    details = f"<h2>{html.escape(str(error))}</h2><pre>{html.escape(error.detail)}</pre>" if dev else ""
     return (
         f"<!doctype html><html><head><title>{title}</title></head><body><h1>{title}</h1>"
-        f"<p>Code: <code>{error.code}</code></p><p>ID: <code>{error_id}</code></p></body></html>"
+        f"<p>Code: <code>{error.code}</code></p><p>ID: <code>{error_id}</code></p>{details}</body></html>"
     ).encode()
 

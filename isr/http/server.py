@@ -37,7 +37,7 @@ class Handler:
         self.admin = admin
         self.site = engine.site
         self.memory = engine.store.memory
-        self.hot = self.memory.hot
+        self.hot = {} if engine.dev else self.memory.hot  # isr dev: no HIT, every request renders
         self.stats = admin.hub.stats
         self.public = PublicFiles(self.site.public)
 
@@ -64,7 +64,7 @@ class Handler:
         except FunctionError as exc:
             error_id = f"{self.engine.instance}::{secrets.token_hex(6)}"
             log.warning("%s %s: %s %s (id %s)\n%s", request.method, raw, exc.code, exc, error_id, exc.detail)
-            answer = error_answer(exc, raw.startswith(("/api/", DATA_PREFIX)), error_id)
+            answer = error_answer(exc, raw.startswith(("/api/", DATA_PREFIX)), error_id, self.engine.dev)
             return respond(request, answer.variant, extra=answer.headers)
         except Exception:
             log.exception("%s %s: internal error", request.method, raw)

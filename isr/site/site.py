@@ -57,13 +57,14 @@ def build_id(root: Path) -> str:
 
     digest = hashlib.blake2b(digest_size=8)
     digest.update(__version__.encode())
-    for file in sorted(_code_files(root)):
+    for file in sorted(code_files(root)):
         digest.update(file.relative_to(root).as_posix().encode() + b"\0")
         digest.update(file.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
-def _code_files(root: Path) -> list[Path]:
+def code_files(root: Path) -> list[Path]:
+    """What the build id hashes: pages/, isr.json, and Python packages beside pages/."""
     files = [f for f in (root / "pages").rglob("*") if f.is_file() and "__pycache__" not in f.parts]
     files += [f for f in (root / "isr.json",) if f.is_file()]
     files += list(root.glob("*.py"))

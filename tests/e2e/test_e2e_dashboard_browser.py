@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from e2e_support import Server, Site
-from test_e2e_logs_support import HELLO, ISR, OTHER, SSR, logs_site, unique
+from logs_support import HELLO, ISR, OTHER, SSR, logs_site, unique
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

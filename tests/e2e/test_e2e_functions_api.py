@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from e2e_support import NO_STORE, Server, embedded_data, wait_for
-from test_e2e_functions_support import (
+from functions_support import (
     DOTENV_SECRET,
     PUBLIC_DOTENV_SECRET,
     SERVER_ENV,

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from e2e_support import TRACEBACK, cells, cli_output, route_line
-from test_e2e_functions_support import FnSite, site  # noqa: F401  (fixture)
+from functions_support import FnSite, site  # noqa: F401  (fixture)
 
 
 def routes(fsite: FnSite) -> str:

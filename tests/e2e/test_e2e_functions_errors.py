@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from e2e_support import Response, Server, concurrently, wait_for
-from test_e2e_functions_support import (
+from functions_support import (
     Call,
     api_ok,
     assert_api_error,

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import pytest
 
 from e2e_support import Server
-from test_e2e_functions_support import (
+from functions_support import (
     Call,
     FnSite,
     api_ok,

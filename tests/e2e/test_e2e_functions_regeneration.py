@@ -12,7 +12,7 @@ import time
 import pytest
 
 from e2e_support import Response, Server, wait_for, wait_until
-from test_e2e_functions_support import (
+from functions_support import (
     assert_page_error,
     fsite_of,
     pid_gone,

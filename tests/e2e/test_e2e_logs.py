@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from e2e_support import NO_STORE, REPO, TRACEBACK, Server, Site, cli_output, wait_for, wait_until
 from prometheus_client.parser import text_string_to_metric_families
-from test_e2e_logs_support import (
+from logs_support import (
     BOOM,
     HANG,
     HELLO,

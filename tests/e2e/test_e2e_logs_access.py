@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import pytest
 from e2e_support import TRACEBACK, Server, Site, request
 from prometheus_client.parser import text_string_to_metric_families
-from test_e2e_logs_support import SSE, TOKEN, Follower, has_line, logs_site, unique
+from logs_support import SSE, TOKEN, Follower, has_line, logs_site, unique
 
 ADMIN = ("/_isr/", "/_isr", "/_isr/metrics", "/_isr/logs", "/_isr/stats", "/_isr/logs?follow=1")
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from e2e_support import NO_STORE, TRACEBACK, Server, Site, free_port
-from test_e2e_logs_support import (
+from logs_support import (
     BOOM,
     HELLO,
     ISR,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from e2e_support import Server, Site, concurrently
-from test_e2e_logs_support import (
+from logs_support import (
     BOOM,
     HELLO,
     assert_record_shape,

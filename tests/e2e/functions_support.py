@@ -1,6 +1,6 @@
 """Shared helpers of the function-runtime e2e tests (issue 3) on tests/sites/functions.
 
-This module holds no tests; the test modules import its fixtures and helpers.
+The test modules import its fixtures and helpers.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Shared helpers of the function-logs e2e tests (issue 5) on tests/sites/logs.
 
-This module holds no tests; the test modules import its helpers.
+The test modules import its helpers.
 
 The logs site: `pages/isr/[name].py` (ISR, revalidate 1, prints `isr-print:<name>` and
 `isr-stderr:<name>`, raises when `$ISR_CONTROL_DIR/isr-<name>.json` says {"mode": "raise"}),

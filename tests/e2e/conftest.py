@@ -38,10 +38,7 @@ def serve(site: Site, request: pytest.FixtureRequest) -> Iterator[Callable[..., 
     yield start
     for server in servers:
         server.stop()
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        for server in servers:
-            print(f"\n===== isr serve output (port {server.port}) =====\n{server.output()}")
+        server.show_output_if_failed(request)
 
 
 @pytest.fixture
@@ -65,9 +62,5 @@ def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture
 def shared_server(module_server: Server, request: pytest.FixtureRequest) -> Iterator[Server]:
     """The module's shared server, restarted if an earlier test left it dead."""
-    if module_server.proc is None or module_server.proc.poll() is not None:
-        module_server.start()
-    yield module_server
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        print(f"\n===== isr serve output (port {module_server.port}) =====\n{module_server.output()}")
+    yield module_server.ensure_running()
+    module_server.show_output_if_failed(request)

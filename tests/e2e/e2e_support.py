@@ -399,6 +399,18 @@ class Server:
         self.stop()
         return self.start()
 
+    def ensure_running(self) -> Server:
+        """Start again if an earlier test left it dead (servers shared by a module)."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.start()
+        return self
+
+    def show_output_if_failed(self, request: Any) -> None:
+        """Print the server's logs under a failed test (`request`: pytest's FixtureRequest)."""
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:
+            print(f"\n===== isr serve output (port {self.port}) =====\n{self.output()}")
+
     def output(self) -> str:
         parts = []
         for path in self.log_files:

@@ -60,16 +60,14 @@ def browser(tmp_path: Path) -> Iterator[Any]:
 
 @pytest.fixture
 def live(site: Site, request: pytest.FixtureRequest) -> Iterator[Server]:
-    """The server; killed at teardown (the page's open log stream would slow a graceful stop)."""
+    """The server; stopped gracefully at teardown although the page's log stream is open."""
     server = Server(site)
     server.start()
     try:
         yield server
     finally:
-        server.kill9()
-        report = getattr(request.node, "rep_call", None)
-        if report is not None and report.failed:
-            print(f"\n===== isr serve output (port {server.port}) =====\n{server.output()}")
+        server.stop()
+        server.show_output_if_failed(request)
 
 
 def lines(driver: Any) -> list[tuple[str, str]]:

@@ -70,12 +70,8 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture
 def logs(shared: Server, request: pytest.FixtureRequest) -> Iterator[Server]:
     """The shared server (restarted if a test left it dead); its output shown on failure."""
-    if shared.proc is None or shared.proc.poll() is not None:
-        shared.start()
-    yield shared
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        print(f"\n===== isr serve output (port {shared.port}) =====\n{shared.output()}")
+    yield shared.ensure_running()
+    shared.show_output_if_failed(request)
 
 
 def one(records: list[dict[str, Any]], what: str, match: Any) -> dict[str, Any]:

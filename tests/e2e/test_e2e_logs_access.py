@@ -28,7 +28,7 @@ def public(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     try:
         yield server
     finally:
-        server.kill9()  # log streams were opened: a graceful stop would wait on them
+        server.stop()
 
 
 @pytest.fixture
@@ -151,4 +151,4 @@ def test_on_loopback_no_token_is_needed(server: Server) -> None:
         assert event["path"] == "/api/hello"
     finally:
         stream.close()
-        server.kill9()
+        server.stop()

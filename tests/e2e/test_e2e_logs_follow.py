@@ -41,17 +41,13 @@ def followers() -> Iterator[list[Follower]]:
 
 
 def _serve(server: Server, request: pytest.FixtureRequest) -> Iterator[Server]:
-    """Start, and at teardown kill: an open (or recently closed) log stream makes a
-    graceful stop take 5-11 s, which test_server_stops_promptly_with_a_log_stream_open
-    checks once; the other tests need not pay for it."""
+    """Start, and at teardown stop gracefully (open log streams end with the server)."""
     server.start()
     try:
         yield server
     finally:
-        server.kill9()
-        report = getattr(request.node, "rep_call", None)
-        if report is not None and report.failed:
-            print(f"\n===== isr serve output (port {server.port}) =====\n{server.output()}")
+        server.stop()
+        server.show_output_if_failed(request)
 
 
 @pytest.fixture

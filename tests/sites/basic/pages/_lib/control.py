@@ -43,3 +43,17 @@ async def _obey(name):
     if control.get("fail"):
         raise RuntimeError(f"controlled failure of {name}")
     return control
+
+
+async def steered_props(tag, name):
+    """get_static_props of the steered pages: log, obey the control file, return the props."""
+    _log(f"{tag}:{name}")
+    control = await _obey(name)
+    value = control.get("value") or f"{name}-{time.time_ns()}"
+    props = {"name": name, "value": value}
+    if control.get("pad"):
+        props["pad"] = (value + "-") * (int(control["pad"]) // (len(value) + 1) + 1)
+    result = {"props": props}
+    if control.get("revalidate") is not None:
+        result["revalidate"] = control["revalidate"]
+    return result

@@ -72,16 +72,16 @@ class Engine:
         """`isr dev` renders every request, as `next dev` does."""
         if not await self.allowed(route, path):
             return await self.not_found(path, as_json)
-        record = await self.scheduler.revalidate(path, self._job(route, params, path, "render"), route.function.max_duration)
+        record = await self.revalidate(route, params, path, "render")
         return Answer(record.data if as_json else record.html, MISS, record)
 
     async def generate(self, route: Route, params: Params, path: str, kind: Kind = "render") -> Record:
         """Generate a path now, joining a generation of it already running."""
         return await self.scheduler.generate(path, self._job(route, params, path, kind), route.function.max_duration)
 
-    async def revalidate(self, route: Route, params: Params, path: str) -> Record:
+    async def revalidate(self, route: Route, params: Params, path: str, kind: Kind = "regenerate") -> Record:
         """Regenerate now from data at least as new as this call (no revalidation is lost)."""
-        return await self.scheduler.revalidate(path, self._job(route, params, path, "regenerate"), route.function.max_duration)
+        return await self.scheduler.revalidate(path, self._job(route, params, path, kind), route.function.max_duration)
 
     def refresh_stale(self, record: Record) -> None:
         """Start regenerating a stale record's path, unless that already runs or backs off."""
@@ -188,8 +188,7 @@ class Engine:
         """Render a static path for `isr build`: always anew, never what is stored."""
         match = self.site.routes.match(segments_of(path))
         assert match is not None and match[0] is route
-        job = self._job(route, match[1], path, "render")
-        return await self.scheduler.revalidate(path, job, route.function.max_duration)
+        return await self.revalidate(route, match[1], path, "render")
 
     async def close(self) -> None:
         await self.scheduler.drain()

@@ -23,7 +23,8 @@ DEFAULT_MAX_CONCURRENCY: Final = 4  # worker processes per bundle, Vercel's maxC
 DEFAULT_BODY_LIMIT: Final = 4_718_592  # bytes: 4.5 MB, Vercel's request and response limit
 
 COMPRESS_MIN_BYTES: Final = 1024  # bodies above this get stored br and gzip variants
-MEMORY_CACHE_BYTES: Final = 64 * 2**20  # in-process LRU in front of the shared cache
+DEFAULT_CACHE_MEMORY: Final = 256 * 2**20  # bytes of cached pages the server process keeps
+DEFAULT_CACHE_DISK: Final = 4 * 2**30  # bytes of the disk cache before LRU eviction
 
 BACKOFF_FIRST_S: Final = 1.0  # first retry delay after a failed regeneration
 BACKOFF_MAX_S: Final = 10.0

@@ -20,7 +20,7 @@ CHANGELOG_LENGTH = 512  # writes remembered for other processes; a longer gap re
 
 
 class DiskBackend:
-    def __init__(self, directory: str | Path) -> None:
+    def __init__(self, directory: str | Path, size_limit: int = 2**34) -> None:
         try:
             # One SQLite transaction per put keeps a record and its tag index together, and
             # a kill -9 mid-write rolls back to the previous record. Values stay inside
@@ -28,7 +28,7 @@ class DiskBackend:
             # it deletes the old file before the commit, which a kill -9 turns into a
             # row pointing at nothing.
             self._cache = diskcache.Cache(
-                str(directory), size_limit=2**34, eviction_policy="none", disk_min_file_size=2**40
+                str(directory), size_limit=size_limit, eviction_policy="none", disk_min_file_size=2**40
             )
         except Exception as exc:  # diskcache raises sqlite3 and OS errors alike
             raise CacheError(f"cannot open cache folder {directory}: {exc}") from None

@@ -12,7 +12,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from isr.app import open_engine
-from isr.cli.common import add_cache, add_site, console, revalidate_text
+from isr.cli.common import add_cache, add_site, console, revalidate_text, with_cache_sizes
 from isr.engine.engine import Engine
 from isr.errors import FunctionError
 from isr.site.routes import Route
@@ -38,7 +38,7 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    site = load_site(args.site)
+    site = with_cache_sizes(load_site(args.site), args)
     reports = asyncio.run(build(site, args.cache))
     print_table(site, reports)
     errors = [e for r in reports for e in r.errors]

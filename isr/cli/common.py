@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 
@@ -10,6 +11,8 @@ import yarl
 from rich.console import Console
 
 from isr.constants import DEFAULT_URL, URL_VARIABLE
+from isr.site.config import parse_size
+from isr.site.site import Site
 
 
 def add_site(parser: argparse.ArgumentParser) -> None:
@@ -18,6 +21,22 @@ def add_site(parser: argparse.ArgumentParser) -> None:
 
 def add_cache(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", metavar="DIR", help="cache folder (default: SITE/cache)")
+    parser.add_argument("--cache-memory", type=_size, metavar="SIZE", help="memory for cached pages, e.g. 256mb (default: isr.json cache.memory, else 256mb)")
+    parser.add_argument("--cache-disk", type=_size, metavar="SIZE", help="disk cache bound, e.g. 4gb (default: isr.json cache.disk, else 4gb)")
+
+
+def with_cache_sizes(site: Site, args: argparse.Namespace) -> Site:
+    """The site with --cache-memory / --cache-disk over its isr.json sizes."""
+    sizes = {"cache_memory": args.cache_memory, "cache_disk": args.cache_disk}
+    overrides = {key: value for key, value in sizes.items() if value is not None}
+    return dataclasses.replace(site, config=dataclasses.replace(site.config, **overrides)) if overrides else site
+
+
+def _size(text: str) -> int:
+    size = parse_size(text)
+    if size is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size like 256mb, 512kb or 4gb")
+    return size
 
 
 def add_url(parser: argparse.ArgumentParser) -> None:

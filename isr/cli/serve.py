@@ -17,7 +17,7 @@ import uvloop
 from aiohttp import web
 
 from isr.app import open_engine, revalidate_token
-from isr.cli.common import add_cache, add_site
+from isr.cli.common import add_cache, add_site, with_cache_sizes
 from isr.constants import INTERNAL_TOKEN_VARIABLE, URL_VARIABLE
 from isr.errors import IsrError
 from isr.http.admin import LOOPBACK, Admin
@@ -41,7 +41,7 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="isr: %(levelname)s %(message)s")
-    site = load_site(args.site)
+    site = with_cache_sizes(load_site(args.site), args)
     if args.workers > 1:
         return supervise(args)
     if args.supervised:
@@ -58,6 +58,8 @@ def supervise(args: argparse.Namespace) -> int:
     """
     command = [sys.executable, "-m", "isr", "serve", str(args.site), "--host", args.host, "--port", str(args.port), "--supervised"]
     command += ["--cache", args.cache] if args.cache else []
+    command += ["--cache-memory", str(args.cache_memory)] if args.cache_memory else []
+    command += ["--cache-disk", str(args.cache_disk)] if args.cache_disk else []
     env = {**os.environ, INTERNAL_TOKEN_VARIABLE: secrets.token_urlsafe(24)}
     servers = [subprocess.Popen(command, env=env) for _ in range(args.workers)]
 

@@ -11,6 +11,8 @@ import orjson
 
 from isr.constants import (
     DEFAULT_BODY_LIMIT,
+    DEFAULT_CACHE_DISK,
+    DEFAULT_CACHE_MEMORY,
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_DURATION_S,
     DEFAULT_MEMORY_MB,
@@ -23,7 +25,8 @@ Revalidate = int | bool  # seconds, or False: fresh until revalidated on demand
 _FUNCTION_KEYS = {"memory", "maxDuration", "maxConcurrency"}
 _DEFAULT_KEYS = _FUNCTION_KEYS | {"revalidate"}
 _LIMIT_KEYS = {"requestBody", "responseBody"}
-_TOP_KEYS = {"functions", "defaults", "limits"}
+_CACHE_KEYS = {"memory", "disk"}
+_TOP_KEYS = {"functions", "defaults", "limits", "cache"}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$", re.IGNORECASE)
 _UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
 
@@ -47,6 +50,8 @@ class SiteConfig:
     revalidate: Revalidate = DEFAULT_REVALIDATE_S
     request_body_limit: int = DEFAULT_BODY_LIMIT  # bytes
     response_body_limit: int = DEFAULT_BODY_LIMIT  # bytes
+    cache_memory: int = DEFAULT_CACHE_MEMORY  # bytes the server process keeps of cached pages
+    cache_disk: int = DEFAULT_CACHE_DISK  # bytes of the disk cache before LRU eviction
     functions: tuple[tuple[re.Pattern[str], dict[str, Any]], ...] = field(default=())
 
     def function_config(self, relpath: str) -> FunctionConfig:
@@ -73,11 +78,14 @@ def parse_config(raw: Any, where: str = "isr.json") -> SiteConfig:
     section = _object(raw, where, _TOP_KEYS)
     defaults = _object(section.get("defaults", {}), f"{where}: defaults", _DEFAULT_KEYS)
     limits = _object(section.get("limits", {}), f"{where}: limits", _LIMIT_KEYS)
+    cache = _object(section.get("cache", {}), f"{where}: cache", _CACHE_KEYS)
     return SiteConfig(
         defaults=FunctionConfig(**_function_settings(defaults, f"{where}: defaults")),
         revalidate=_revalidate(defaults.get("revalidate", DEFAULT_REVALIDATE_S), where),
         request_body_limit=_size(limits.get("requestBody", DEFAULT_BODY_LIMIT), where),
         response_body_limit=_size(limits.get("responseBody", DEFAULT_BODY_LIMIT), where),
+        cache_memory=_size(cache.get("memory", DEFAULT_CACHE_MEMORY), f"{where}: cache.memory"),
+        cache_disk=_size(cache.get("disk", DEFAULT_CACHE_DISK), f"{where}: cache.disk"),
         functions=_functions(section.get("functions", {}), where),
     )
 
@@ -134,10 +142,19 @@ def valid_revalidate(value: Any) -> bool:
 def _size(value: Any, where: str) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
-    match = _SIZE.match(value) if isinstance(value, str) else None
+    size = parse_size(value) if isinstance(value, str) else None
+    if size is None:
+        raise ConfigError(f"{where}: sizes are like \"4.5mb\", \"512kb\" or a byte count")
+    return size
+
+
+def parse_size(text: str) -> int | None:
+    """`<number>[b|kb|mb|gb]` in bytes (units of 1024), or None if it is not a size above 0."""
+    match = _SIZE.match(text)
     if not match:
-        raise ConfigError(f"{where}: limits must be sizes like \"4.5mb\", \"512kb\" or a byte count")
-    return int(float(match[1]) * _UNITS[(match[2] or "b").lower()])
+        return None
+    size = int(float(match[1]) * _UNITS[(match[2] or "b").lower()])
+    return size if size > 0 else None
 
 
 def glob_pattern(glob: str) -> re.Pattern[str]:

@@ -13,74 +13,53 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import http.client
 import json
 import os
 import re
 import shlex
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, TextIO
 
-BENCH_DIR = Path(__file__).resolve().parent
-REPO = BENCH_DIR.parent
+from harness import (
+    BENCH_DIR,
+    COUNT_SCRIPT,
+    DEFAULT_ISR,
+    HTTP_TIMEOUT,
+    POLL_INTERVAL,
+    REPO,
+    BenchError,
+    Reply,
+    Server,
+    WrkResult,
+    baseline_server,
+    bench_main,
+    cache_share,
+    free_ports,
+    isr_server,
+    log,
+    poll_until,
+    print_table,
+    run_problems,
+    run_wrk,
+    running,
+    wrk_command,
+)
+
 EXAMPLE_SITE = REPO
 STALE_SITE = BENCH_DIR / "site"
 STALE_PATH = "/stale"
 STALE_REVALIDATE = 1.0  # benchmarks/site/pages/stale.py's revalidate, if Cache-Control lacks it
-COUNT_SCRIPT = BENCH_DIR / "count_cache.lua"
-BASELINE_SERVER = BENCH_DIR / "baseline_server.py"
 
 HIT_TARGET = 0.8  # the issue's target: a HIT reaches 0.8 of the baseline's requests/s
-WRK_THREADS = 2
-WRK_CONNECTIONS = 64
-POLL_INTERVAL = 0.05  # seconds between readiness and state polls
-HTTP_TIMEOUT = 60.0  # seconds one probe request may take (a first render included)
 FOREVER = 31_536_000  # s-maxage of a page with `revalidate = False`
 DATA_SCRIPT = re.compile(rb'<script[^>]*\bid="__ISR_DATA__"[^>]*>(.*?)</script>', re.S)
 
 
-class BenchError(Exception):
-    """A precondition of the benchmark failed; the message says which."""
-
-
-# --- HTTP probes -------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]  # lower-cased names
-    body: bytes
-
-    @property
-    def cache(self) -> str:
-        return self.headers.get("x-isr-cache", "-")
-
-
-def http_get(base: str, path: str, timeout: float = HTTP_TIMEOUT) -> Reply:
-    """GET `path` the way wrk does: only a Host header, so no Accept-Encoding."""
-    host, _, port = base.removeprefix("http://").partition(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
-    try:
-        conn.putrequest("GET", path, skip_accept_encoding=True)
-        conn.endheaders()
-        resp = conn.getresponse()
-        body = resp.read()
-        headers = {name.lower(): value for name, value in resp.getheaders()}
-        return Reply(resp.status, headers, body)
-    finally:
-        conn.close()
+# --- cache states ------------------------------------------------------------------------
 
 
 def freshness_left(reply: Reply) -> float:
@@ -98,126 +77,6 @@ def freshness_left(reply: Reply) -> float:
 def s_maxage(reply: Reply) -> float:
     match = re.search(r"s-maxage=(\d+)", reply.headers.get("cache-control", ""))
     return float(match.group(1)) if match else 0.0
-
-
-def poll_until(what: str, deadline: float, probe: Callable[[], Reply | None]) -> Reply:
-    """Call `probe` every POLL_INTERVAL until it returns a reply or `deadline` passes."""
-    while True:
-        reply = probe()
-        if reply is not None:
-            return reply
-        if time.monotonic() > deadline:
-            raise BenchError(f"timed out waiting for {what}")
-        time.sleep(POLL_INTERVAL)
-
-
-# --- servers -----------------------------------------------------------------------------
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
-
-
-class Server:
-    """A server subprocess in its own process group, so that stopping it also stops its workers."""
-
-    def __init__(self, name: str, cmd: list[str], port: int, log_path: Path,
-                 env: dict[str, str] | None = None, timeout: float = HTTP_TIMEOUT) -> None:
-        self.name = name
-        self.timeout = timeout  # for one probe request
-        self.base = f"http://127.0.0.1:{port}"
-        self.port = port
-        self.log_path = log_path
-        self._log = log_path.open("wb")
-        try:
-            self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL,
-                                         stdout=self._log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
-        except OSError as exc:
-            self._log.close()
-            raise BenchError(f"{name}: cannot run {shlex.join(cmd)}: {exc}") from None
-
-    def log_tail(self, lines: int = 20) -> str:
-        text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
-        return "\n".join(f"    | {line}" for line in text) or "    | (no output)"
-
-    def fail(self, message: str) -> BenchError:
-        return BenchError(f"{self.name}: {message}\n  its last output ({self.log_path}):\n"
-                          f"{self.log_tail()}")
-
-    def wait_listening(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise self.fail(f"exited with status {self.proc.returncode} before listening")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise self.fail(f"not listening on port {self.port} after {timeout:g}s")
-                time.sleep(POLL_INTERVAL)
-
-    def get(self, path: str) -> Reply:
-        try:
-            return http_get(self.base, path, self.timeout)
-        except (OSError, http.client.HTTPException) as exc:
-            state = "exited" if self.proc.poll() is not None else "running"
-            raise self.fail(f"GET {path} failed ({state}): {exc!r}") from exc
-
-    def stop(self) -> None:
-        """SIGTERM the group, give it 10 s, then SIGKILL whatever of the group is left."""
-        pgid = self.proc.pid
-        for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(pgid, sig)
-            except ProcessLookupError:
-                break
-            deadline = time.monotonic() + grace
-            while time.monotonic() < deadline and _group_alive(pgid):
-                self.proc.poll()  # reap the leader so that it stops counting as alive
-                time.sleep(POLL_INTERVAL)
-        self.proc.poll()
-        self._log.close()
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-
-
-@contextmanager
-def running(server: Server) -> Iterator[Server]:
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def isr_server(isr: list[str], name: str, site: Path, port: int, cache: Path, log_dir: Path,
-               env: dict[str, str], timeout: float) -> Server:
-    cmd = [*isr, "serve", str(site), "--host", "127.0.0.1", "--port", str(port),
-           "--cache", str(cache)]
-    return Server(name, cmd, port, log_dir / f"{name}.log", env, timeout)
-
-
-def baseline_server(name: str, body: Path, content_type: str, kind: str, port: int,
-                    log_dir: Path) -> Server:
-    cmd = [sys.executable, str(BASELINE_SERVER), str(body), str(port),
-           "--content-type", content_type, "--kind", kind]
-    return Server(name, cmd, port, log_dir / f"{name}.log")
 
 
 # --- preparing isr's state before a run ---------------------------------------------------
@@ -279,62 +138,6 @@ def make_stale(server: Server, path: str, timeout: float) -> None:
     time.sleep(max(0.0, seen + revalidate + 0.25 - time.monotonic()))
 
 
-# --- wrk ---------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class WrkResult:
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    non_2xx: int = 0
-    socket_errors: str = ""
-    cache: Counter[str] = dataclasses.field(default_factory=Counter)
-    status: Counter[str] = dataclasses.field(default_factory=Counter)
-
-
-_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
-
-
-def parse_wrk(output: str) -> WrkResult:
-    def find(pattern: str) -> re.Match[str]:
-        match = re.search(pattern, output, re.M)
-        if match is None:
-            raise BenchError(f"cannot find {pattern!r} in wrk's output:\n{output}")
-        return match
-
-    def latency_ms(percent: int) -> float:
-        match = find(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s|m|h)\s*$")
-        return float(match.group(1)) * _UNITS_MS[match.group(2)]
-
-    result = WrkResult(rps=float(find(r"^Requests/sec:\s+([\d.]+)").group(1)),
-                       p50_ms=latency_ms(50), p99_ms=latency_ms(99),
-                       requests=int(find(r"^\s+(\d+) requests in ").group(1)))
-    if match := re.search(r"Non-2xx or 3xx responses: (\d+)", output):
-        result.non_2xx = int(match.group(1))
-    if match := re.search(r"Socket errors: (.*)", output):
-        result.socket_errors = match.group(1).strip()
-    for kind, value, n in re.findall(r"^ISR_COUNT (\w+) (\S+) (\d+)$", output, re.M):
-        (result.cache if kind == "cache" else result.status)[value] += int(n)
-    return result
-
-
-def run_wrk(url: str, duration: float, count: bool) -> WrkResult:
-    cmd = ["wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{duration:g}s", "--latency"]
-    if count:
-        cmd += ["-s", str(COUNT_SCRIPT)]
-    try:
-        done = subprocess.run(cmd + [url], capture_output=True, text=True,
-                              timeout=duration + 60)
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"{' '.join(cmd)} {url} did not finish in {duration + 60:g}s") from None
-    if done.returncode != 0:
-        raise BenchError(f"{' '.join(cmd)} {url} exited {done.returncode}:\n"
-                         f"{done.stdout}{done.stderr}")
-    return parse_wrk(done.stdout)
-
-
 # --- scenarios and report ------------------------------------------------------------------
 
 
@@ -351,29 +154,19 @@ class Scenario:
 
     def ratios(self, field: str) -> list[float]:
         return [getattr(i, field) / getattr(b, field)
-                for i, b in zip(self.isr_runs, self.baseline_runs)]
+                for i, b in zip(self.isr_runs, self.baseline_runs, strict=True)]
 
     def median(self, runs: list[WrkResult], field: str) -> float:
-        return statistics.median(getattr(r, field) for r in runs)
-
-    def cache_share(self) -> str:
-        total = Counter[str]()
-        for run in self.isr_runs:
-            total.update(run.cache)
-        n = sum(total.values())
-        if not n:
-            return "(not counted)"
-        return " ".join(f"{value} {100 * k / n:.1f}%" for value, k in total.most_common())
+        return statistics.median(float(getattr(r, field)) for r in runs)
 
 
 def fmt_ratio(share: float) -> str:
     return f"{share:.2f}"
 
 
-def print_table(scenarios: list[Scenario], out: TextIO) -> None:
-    head = ("scenario", "isr req/s", "base req/s", "ratio", "isr p50/p99 ms",
-            "base p50/p99 ms", "p50 x", "p99 x", "isr x-isr-cache")
-    rows = [head]
+def table_rows(scenarios: list[Scenario]) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = [("scenario", "isr req/s", "base req/s", "ratio", "isr p50/p99 ms",
+             "base p50/p99 ms", "p50 x", "p99 x", "isr x-isr-cache")]
     for s in scenarios:
         rows.append((
             s.name,
@@ -385,29 +178,16 @@ def print_table(scenarios: list[Scenario], out: TextIO) -> None:
             f"{s.median(s.baseline_runs, 'p99_ms'):.2f}",
             fmt_ratio(statistics.median(s.ratios("p50_ms"))),
             fmt_ratio(statistics.median(s.ratios("p99_ms"))),
-            s.cache_share(),
+            cache_share(s.isr_runs),
         ))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    for n, row in enumerate(rows):
-        cells = [c.ljust(w) if i in (0, len(row) - 1) else c.rjust(w)
-                 for i, (c, w) in enumerate(zip(row, widths))]
-        print("  ".join(cells).rstrip(), file=out)
-        if n == 0:
-            print("  ".join("-" * w for w in widths), file=out)
+    return rows
 
 
 def problems(scenarios: list[Scenario]) -> list[str]:
-    notes = []
-    for s in scenarios:
-        for side, runs in (("isr", s.isr_runs), ("baseline", s.baseline_runs)):
-            for n, run in enumerate(runs, 1):
-                if run.non_2xx:
-                    notes.append(f"{s.name}, {side}, round {n}: {run.non_2xx} non-2xx answers "
-                                 f"({dict(run.status)})")
-                if run.socket_errors:
-                    notes.append(f"{s.name}, {side}, round {n}: socket errors "
-                                 f"{run.socket_errors}")
-    return notes
+    return [note for s in scenarios
+            for side, runs in (("isr", s.isr_runs), ("baseline", s.baseline_runs))
+            for n, run in enumerate(runs, 1)
+            for note in run_problems(f"{s.name}, {side}, round {n}", run)]
 
 
 # --- main ----------------------------------------------------------------------------------
@@ -430,7 +210,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="do not count x-isr-cache values (runs wrk without a Lua script)")
     parser.add_argument("--startup-timeout", type=float, default=60.0,
                         help="seconds a server may take to listen or a page to turn HIT (60)")
-    parser.add_argument("--isr", default=f"{shlex.quote(sys.executable)} -m isr",
+    parser.add_argument("--isr", default=DEFAULT_ISR,
                         help="command that runs isr (default: this Python's `-m isr`)")
     parser.add_argument("--check", action="store_true",
                         help=f"exit 1 when the HIT ratio is below {HIT_TARGET}")
@@ -439,25 +219,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.duration <= 0 or args.rounds < 1 or args.warmup < 0:
         parser.error("--duration must be > 0, --rounds >= 1 and --warmup >= 0")
     return args
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def cpu_busy(seconds: float = 1.0) -> float | None:
-    """Share of CPU time not idle over `seconds`, from /proc/stat (None where there is none)."""
-    def sample() -> tuple[int, int]:
-        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return sum(fields), fields[3] + fields[4]  # idle + iowait
-
-    try:
-        total0, idle0 = sample()
-        time.sleep(seconds)
-        total1, idle1 = sample()
-    except (OSError, ValueError, IndexError):
-        return None
-    return 1 - (idle1 - idle0) / max(total1 - total0, 1)
 
 
 def json_url(html: bytes, path: str) -> str:
@@ -519,21 +280,21 @@ def setup(stack: ExitStack, args: argparse.Namespace, tmp: Path) -> list[Scenari
 
 
 def measure(scenarios: list[Scenario], args: argparse.Namespace) -> None:
-    count = not args.no_count
+    script = None if args.no_count else COUNT_SCRIPT
     if args.warmup:
         log(f"warm-up: {args.warmup:g}s of load on each server")
         for s in scenarios:
             for server in (s.baseline, s.isr):
-                run_wrk(server.base + s.path, args.warmup, count=False)
+                run_wrk(server.base + s.path, args.warmup, script=None)
     for n in range(1, args.rounds + 1):
         for s in scenarios:
-            s.baseline_runs.append(run_wrk(s.baseline.base + s.path, args.duration, count))
+            s.baseline_runs.append(run_wrk(s.baseline.base + s.path, args.duration, script))
             s.prepare()
             hit = s.name.startswith("HIT")
             if hit:
                 time.sleep(LOG_FLUSH_WAIT_S)  # records of what prepare() did reach the disk first
             before = log_store_state()
-            s.isr_runs.append(run_wrk(s.isr.base + s.path, args.duration, count))
+            s.isr_runs.append(run_wrk(s.isr.base + s.path, args.duration, script))
             if hit:
                 time.sleep(LOG_FLUSH_WAIT_S)
                 if log_store_state() != before:
@@ -554,11 +315,11 @@ def log_store_state() -> list[tuple[str, int, int]]:
 
 
 def report(scenarios: list[Scenario], args: argparse.Namespace) -> bool:
-    wrk_cmd = f"wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{args.duration:g}s --latency"
+    wrk_cmd = wrk_command(args.duration)
     print(f"\n{wrk_cmd}, {args.rounds} round(s) of baseline then isr; medians over rounds; "
           f"ratio = isr / baseline ({os.cpu_count()} CPUs shared by wrk and the servers, "
           f"one process each; baseline: aiohttp {args.baseline_kind}, uvloop)\n")
-    print_table(scenarios, sys.stdout)
+    print_table(table_rows(scenarios))
     for note in problems(scenarios):
         print(f"warning: {note}")
     writes = scenarios[0].log_writes
@@ -578,41 +339,18 @@ def report(scenarios: list[Scenario], args: argparse.Namespace) -> bool:
     return ok
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if shutil.which("wrk") is None:
-        print("hit_path: wrk not found; install it with `apt-get install -y wrk` "
-              "(Debian/Ubuntu) and run again", file=sys.stderr)
-        return 2
     if args.stale_sleep is None:
         args.stale_sleep = args.duration + 1
-    # Both signals raise KeyboardInterrupt, so that the servers are stopped on the way out
-    # (SIGINT too: a shell starts background jobs with it ignored).
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    tmp = Path(tempfile.mkdtemp(prefix="isr-bench-"))  # caches, bodies and server logs
-    try:
-        with ExitStack() as stack:
-            busy = cpu_busy()
-            if busy is not None and busy > 0.1:
-                log(f"note: the CPUs were {busy:.0%} busy before the start; "
-                    "the figures will be noisy")
-            scenarios = setup(stack, args, tmp)
-            measure(scenarios, args)
-            ok = report(scenarios, args)
-    except BenchError as exc:
-        print(f"hit_path: {exc}\nhit_path: server logs kept in {tmp}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("hit_path: interrupted; servers stopped", file=sys.stderr)
-        shutil.rmtree(tmp, ignore_errors=True)
-        return 130
-    shutil.rmtree(tmp, ignore_errors=True)
-    return 1 if args.check and not ok else 0
+
+    def body(stack: ExitStack, tmp: Path) -> int:
+        scenarios = setup(stack, args, tmp)
+        measure(scenarios, args)
+        ok = report(scenarios, args)
+        return 1 if args.check and not ok else 0
+
+    return bench_main("hit_path", body)
 
 
 if __name__ == "__main__":

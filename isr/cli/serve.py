@@ -20,7 +20,7 @@ from isr.app import open_engine, revalidate_token
 from isr.cli.common import add_cache, add_site, with_cache_sizes
 from isr.constants import INTERNAL_TOKEN_VARIABLE, URL_VARIABLE
 from isr.errors import IsrError
-from isr.http.admin import LOOPBACK, Admin
+from isr.http.admin import Admin
 from isr.http.revalidate import RevalidateEndpoint
 from isr.http.server import Handler
 from isr.runtime.limits import die_with_parent
@@ -99,7 +99,7 @@ async def serve(site: Site, host: str, port: int, cache: str | None, reuse_port:
     engine = open_engine(site, cache, {URL_VARIABLE: url, INTERNAL_TOKEN_VARIABLE: internal}, dev=dev)
     token = revalidate_token(site)
     endpoint = RevalidateEndpoint(engine, [token, internal])
-    admin = Admin(engine, engine.hub, token, loopback_only=host in LOOPBACK)
+    admin = Admin(engine, engine.hub, token)
     server = web.Server(Handler(engine, endpoint, admin), access_log=None)
     loop = asyncio.get_running_loop()
     try:

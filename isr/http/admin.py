@@ -1,13 +1,12 @@
 """The operator's pages under /_isr/: dashboard, stats, live logs (SSE), metrics.
 
-They need the revalidate token (Bearer header, or the cookie the dashboard's token
-form sets) unless the server listens on loopback only.
+Who may see them is `isr.http.access`; this module answers a refusal with the sign-in
+form (dashboard) or a JSON error, and turns a right token in the form into a session.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import time
 from html import escape
 from importlib.resources import files
@@ -20,29 +19,31 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 
 from isr.constants import HIT, MISS, NO_STORE, STALE
 from isr.engine.engine import Engine
+from isr.http.access import CLOSED, COOKIE, SIGN_IN, Gate, Refusal
 from isr.http.responses import json_error
+from isr.http.session import SESSION_S
 from isr.logs.hub import LogHub
 from isr.logs.record import Filter, LogRecord
 from isr.logs.stats import BUCKETS, Stats
 
-COOKIE = "isr_token"
 KEEPALIVE_S = 5.0  # an SSE comment this often keeps proxies open and finds gone clients
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+DASHBOARD = ("/_isr", "/_isr/")
+MAX_FORM = 4096  # bytes of a sign-in form
 
-_LOGIN = """<!doctype html><html><head><title>isr · sign in</title></head>
+_FORM = """<form method="post" action="/_isr/login"><input type="password" name="token" autofocus
+style="width:100%;padding:8px" placeholder="ISR_REVALIDATE_TOKEN"><p><button>Sign in</button></p></form>"""
+_SIGN_IN = """<!doctype html><html><head><title>isr · sign in</title></head>
 <body style="font:15px system-ui;max-width:420px;margin:80px auto">
-<h1>isr dashboard</h1><p>This server listens beyond loopback: enter its revalidate token.</p>
-<form method="post" action="/_isr/login"><input type="password" name="token" autofocus
-style="width:100%;padding:8px" placeholder="ISR_REVALIDATE_TOKEN"><p><button>Sign in</button></p></form>
-{error}</body></html>"""
+<h1>isr dashboard</h1><p>{intro}</p>{form}{error}</body></html>"""
+_ASK = "Enter this server's revalidate token to open the dashboard."
+_NO_TOKEN = "The dashboard is open only to this machine (http://127.0.0.1 or http://localhost, not through a proxy): no ISR_REVALIDATE_TOKEN is set."
 
 
 class Admin:
-    def __init__(self, engine: Engine, hub: LogHub, token: str, loopback_only: bool) -> None:
+    def __init__(self, engine: Engine, hub: LogHub, token: str) -> None:
         self.engine = engine
         self.hub = hub
-        self.token = token.encode()
-        self.open = loopback_only
+        self.gate = Gate(token)
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(engine, hub.stats))
         template = files("isr.http").joinpath("dashboard.html").read_text()
@@ -55,12 +56,11 @@ class Admin:
 
     async def __call__(self, request: web.BaseRequest, raw: str) -> web.StreamResponse:
         if raw == "/_isr/login" and request.method == "POST":
-            return await self._login(request)
-        if not self._allowed(request):
-            if raw in ("/_isr", "/_isr/"):
-                return _html(_LOGIN.format(error=""), 401)
-            return json_error(401, "UNAUTHORIZED", "needs the revalidate token")
-        if raw in ("/_isr", "/_isr/"):
+            return await self._sign_in(request)
+        refusal = self.gate.check(request, time.time())
+        if refusal is not None:
+            return _refuse(refusal, raw in DASHBOARD)
+        if raw in DASHBOARD:
             return _html(self.page)
         if raw == "/_isr/stats":
             return _json(self.stats())
@@ -70,23 +70,18 @@ class Admin:
             return await self._logs(request)
         return json_error(404, "NOT_FOUND", "no such isr endpoint")
 
-    def _allowed(self, request: web.BaseRequest) -> bool:
-        if self.open:
-            return True
-        if not self.token:
-            return False  # no token configured: nobody from outside
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        bearer = scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), self.token)
-        cookie = hmac.compare_digest(request.cookies.get(COOKIE, "").encode(), self.token)
-        return bearer or cookie
-
-    async def _login(self, request: web.BaseRequest) -> web.Response:
-        form = await request.post()
-        given = str(form.get("token", "")).encode()
-        if not self.token or not hmac.compare_digest(given, self.token):
-            return _html(_LOGIN.format(error="<p style='color:#c00'>Wrong token.</p>"), 401)
+    async def _sign_in(self, request: web.BaseRequest) -> web.Response:
+        now = time.time()
+        refusal = self.gate.try_token(request, await _form_token(request), now)
+        if refusal is not None:
+            return _refuse(refusal, True)
         response = web.Response(status=303, headers={"Location": "/_isr/", "Cache-Control": NO_STORE})
-        response.set_cookie(COOKIE, given.decode(), httponly=True, samesite="Strict", path="/_isr")
+        # Strict: the cookie rides on no request another site starts (the price: following
+        # a link to the dashboard from elsewhere shows the form once more).
+        response.set_cookie(
+            COOKIE, self.gate.sessions.issue(now), max_age=SESSION_S, path="/_isr",
+            httponly=True, samesite="Strict", secure=_over_https(request) or None,
+        )
         return response
 
     def stats(self) -> dict[str, Any]:
@@ -148,12 +143,39 @@ def _filter(query: Any) -> Filter:
     return Filter(function=query.get("function") or None, errors=query.get("errors") == "1", since=since_time)
 
 
+def _refuse(refusal: Refusal, as_page: bool) -> web.Response:
+    headers = {"Retry-After": str(refusal.retry_after)} if refusal.retry_after else {}
+    if not as_page:
+        return json_error(refusal.status, refusal.code, refusal.message, headers)
+    if refusal is CLOSED:
+        return _html(_SIGN_IN.format(intro=_NO_TOKEN, form="", error=""), refusal.status)
+    error = "" if refusal is SIGN_IN else f"<p style='color:#c00'>{escape(refusal.message)}</p>"
+    return _html(_SIGN_IN.format(intro=_ASK, form=_FORM, error=error), refusal.status, headers)
+
+
+async def _form_token(request: web.BaseRequest) -> str | None:
+    """The form's token field; None for a body that is no small form (a wrong try, not a 500)."""
+    if (request.content_length or 0) > MAX_FORM:
+        return None
+    try:
+        token = (await request.post()).get("token")
+    except (ValueError, web.HTTPException):
+        return None
+    return token if isinstance(token, str) else None
+
+
+def _over_https(request: web.BaseRequest) -> bool:
+    """TLS here or at the proxy; a client that claims it only marks its own cookie Secure."""
+    proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    return request.secure or proto == "https" or any(f.get("proto", "").lower() == "https" for f in request.forwarded)
+
+
 def _event(record: LogRecord) -> bytes:
     return b"data: " + orjson.dumps(record.as_json()) + b"\n\n"
 
 
-def _html(body: str, status: int = 200) -> web.Response:
-    return web.Response(status=status, text=body, content_type="text/html", headers={"Cache-Control": NO_STORE})
+def _html(body: str, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, text=body, content_type="text/html", headers={"Cache-Control": NO_STORE, **(headers or {})})
 
 
 def _json(value: Any) -> web.Response:

@@ -67,7 +67,6 @@ class Gate:
         if wait:
             return Refusal(429, "TOO_MANY_REQUESTS", f"too many wrong tokens: try again in {math.ceil(wait)} s", math.ceil(wait))
         if given is not None and hmac.compare_digest(as_bytes(given), self._token):
-            self.throttle.succeeded(client)
             return None
         self.throttle.failed(client, now)
         return WRONG

@@ -3,7 +3,9 @@
 A client that must wait is answered 429 at once, before its token is even compared (a
 right token too, or the answer would tell a guesser when it hit), so nothing sleeps on
 the event loop. The table keeps the most recently failing clients only, so a flood of
-addresses costs bounded memory.
+addresses costs bounded memory. A right token does not clear the count: behind a proxy
+every client shares one address, and a scraper's right token every few seconds would
+otherwise hand a guesser fresh free tries.
 """
 
 from __future__ import annotations
@@ -45,9 +47,6 @@ class Throttle:
         self._clients.move_to_end(client)
         if len(self._clients) > self._max:
             self._clients.popitem(last=False)
-
-    def succeeded(self, client: str) -> None:
-        self._clients.pop(client, None)
 
     def __len__(self) -> int:
         return len(self._clients)

@@ -56,14 +56,6 @@ def test_the_wait_is_capped_and_forgotten_after_a_quiet_hour() -> None:
     assert throttle.wait("a", FORGET_S + 1) == 0, "it starts afresh"
 
 
-def test_a_right_token_clears_the_count() -> None:
-    throttle = Throttle()
-    for _ in range(FREE_FAILURES):
-        throttle.failed("a", 0.0)
-    throttle.succeeded("a")
-    assert throttle.wait("a", 0.0) == 0
-
-
 def test_the_table_is_bounded() -> None:
     throttle = Throttle(max_clients=100)
     for n in range(1000):

@@ -1,0 +1,52 @@
+-- wrk script: pick every request's path from PREFIX1 .. PREFIX<N>, and count x-isr-cache
+-- values and statuses like count_cache.lua (which it loads).
+--   wrk ... -s paths.lua http://host:port/ -- MODE N PREFIX
+-- MODE: "one" (always PREFIX1), "uniform" (each of the N equally likely) or "zipf"
+-- (Zipf with s = 1: path k with probability (1/k) / H_N). Every mode draws one random
+-- number and looks it up in a cumulative table, so that wrk does the same work per request
+-- whatever the mode; the requests are formatted once, at start.
+local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+dofile(dir .. "count_cache.lua")
+
+local count_setup, count_init = setup, init
+local next_thread = 0
+
+function setup(thread)
+  count_setup(thread)
+  next_thread = next_thread + 1
+  thread:set("seed", 7919 * next_thread)  -- every thread its own random sequence
+end
+
+local requests, cdf
+
+function init(args)
+  count_init(args)
+  local mode, n, prefix = args[1], tonumber(args[2]), args[3]
+  if mode == "one" then
+    n = 1
+  elseif mode ~= "uniform" and mode ~= "zipf" then
+    error("paths.lua: MODE must be one, uniform or zipf, not " .. tostring(mode))
+  end
+  math.randomseed(seed)
+  requests, cdf = {}, {}
+  local total = 0
+  for k = 1, n do
+    requests[k] = wrk.format(nil, prefix .. k)
+    total = total + (mode == "zipf" and 1 / k or 1)
+    cdf[k] = total
+  end
+  for k = 1, n do
+    cdf[k] = cdf[k] / total
+  end
+  cdf[n] = 1
+end
+
+function request()
+  local u = math.random()
+  local low, high = 1, #cdf
+  while low < high do  -- the first k with cdf[k] >= u
+    local mid = math.floor((low + high) / 2)
+    if cdf[mid] < u then low = mid + 1 else high = mid end
+  end
+  return requests[low]
+end

@@ -2,28 +2,64 @@
 Redis backend is meant to, for many machines).
 
 Backends store record bytes (`Record.to_bytes`) and never look inside them beyond
-the path and tags they are given, so a record is written and read as one value.
+the path, generation, start time and tags they are given, so a record is written
+and read as one value.
+
+Freshness on demand is by tag marks, as Next.js does it: revalidating a tag records
+when it happened, and every generation of a page carrying the tag that *started*
+before then is stale. A regeneration already running when the tag is revalidated
+may have read the old data, and what it stores is stale too: no revalidation is lost.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
-Stored = tuple[bytes, str | None]  # record bytes, and the generation last marked stale
+
+@dataclass(frozen=True)
+class Stored:
+    """What a write stores next to the record bytes."""
+
+    path: str
+    generation: str
+    started_at: float  # Unix time the generation's invocation began (before it read any data)
+    tags: tuple[str, ...]
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class Change:
+    """One write another process may hold an older copy of."""
+
+    seq: int
+    kind: Literal["path", "tag"]
+    key: str  # the path, or the tag
+    value: str | float  # the path's new generation, or the tag's mark time
 
 
 class Backend(Protocol):
-    async def get(self, build_id: str, path: str) -> Stored | None:
+    async def get(self, build_id: str, path: str) -> bytes | None:
         """The stored record of a path, or None."""
 
-    async def expire(self, build_id: str, path: str, generation: str) -> None:
-        """Mark one generation of a path stale (a newer generation is never affected)."""
+    async def put(self, build_id: str, records: list[Stored]) -> list[bool]:
+        """Store records, each replacing its path's atomically (readers see the old or
+        the new one, never a mix); fenced: a record never replaces one that started later.
+        Per record, whether it was stored."""
 
-    async def put(self, build_id: str, path: str, raw: bytes, tags: tuple[str, ...]) -> None:
-        """Replace a path's record atomically: readers see the old or the new one, never a mix."""
+    async def touch(self, build_id: str, paths: Collection[str]) -> None:
+        """These paths were served: the least recently used ones are evicted first."""
 
-    async def changes(self, build_id: str, since: int) -> tuple[int, list[str] | None]:
-        """The change counter now, and the paths written after `since` (None: too many to list)."""
+    async def mark_tag(self, build_id: str, tag: str, at: float) -> list[str]:
+        """Mark every generation carrying the tag that started before `at` stale; the stored
+        paths it marked."""
+
+    async def tag_marks(self, build_id: str) -> dict[str, float]:
+        """Every tag of the build and when it was last revalidated."""
+
+    async def changes(self, build_id: str, since: int) -> tuple[int, list[Change] | None]:
+        """The change counter now, and the changes after `since` (None: too old to list)."""
 
     async def acquire_lease(self, build_id: str, path: str, ttl: float) -> str | None:
         """Take the right to regenerate a path for `ttl` seconds; a token, or None if held."""
@@ -31,15 +67,21 @@ class Backend(Protocol):
     async def release_lease(self, build_id: str, path: str, token: str) -> None:
         """Give a lease back, only if it is still ours."""
 
-    async def paths_with_tag(self, build_id: str, tag: str) -> list[str]:
-        """Every cached path whose latest generation carries the tag."""
-
     async def get_static_paths(self, build_id: str, page: str) -> list[str] | None:
         """The paths `get_static_paths` returned for a route at build time."""
 
     async def put_static_paths(self, build_id: str, page: str, paths: list[str]) -> None: ...
 
-    async def drop_other_builds(self, build_id: str) -> int:
-        """Delete what older builds stored; the number of entries deleted."""
+    async def announce(self, build_id: str, instance: str) -> None:
+        """A server of this build is alive (its build is in use and must not be dropped)."""
+
+    async def builds_in_use(self) -> set[str]:
+        """The builds live servers announced lately."""
+
+    async def drop_builds(self, keep: Collection[str]) -> int:
+        """Delete everything builds not in `keep` stored; the number of records deleted."""
+
+    async def usage(self, build_id: str) -> tuple[int, int]:
+        """Records of the build, and bytes the whole cache takes."""
 
     async def close(self) -> None: ...

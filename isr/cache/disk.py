@@ -1,6 +1,18 @@
-"""The default backend: diskcache (SQLite in WAL mode) in the site's cache/ folder.
+"""The default backend: one SQLite database (WAL mode) in the site's cache/ folder.
 
-diskcache is synchronous, so every operation leaves the event loop as one job.
+Why SQLite of our own schema rather than diskcache's key-value table: the cache needs
+least-recently-used eviction of records only (never leases, tag marks or static
+paths), a row per (tag, path) so that a write costs O(tags of the page) and a tag
+revalidation one indexed query, and a fenced write in the same transaction as its tag
+rows. diskcache evicts across all its keys and takes a write lock for every read inside
+`transact()`; under load those reads queued on SQLite's busy handler for up to 1.6 s.
+
+Reads never lock here (WAL: readers see the last committed snapshot), run on their own
+small thread pool off the event loop, and each thread keeps its own connection with a
+small page cache and no mmap, so the server's resident memory stays what it holds in
+its own LRU. Writes go through one writer thread per process; SQLite serialises the
+writers of several processes. Every value stays inside SQLite, so a kill -9 mid-write
+rolls back to the previous record.
 """
 
 from __future__ import annotations
@@ -8,147 +20,322 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import diskcache
+import orjson
 
-from isr.cache.backend import Stored
+from isr.cache.backend import Change, Stored
 from isr.errors import CacheError
 
-CHANGELOG_LENGTH = 512  # writes remembered for other processes; a longer gap reloads all
+T = TypeVar("T")
+
+DATABASE = "isr-cache.sqlite3"
+READ_THREADS = 2  # reads of records that are not in memory; SQLite releases the GIL meanwhile
+PAGE_CACHE_KB = 4096  # per connection: the OS page cache holds the rest, outside our RSS
+EVICT_TO = 0.9  # past the disk bound, evict down to this share of it
+EVICT_BATCH = 64  # records deleted per eviction step
+CHANGES_KEPT_S = 600.0  # how long other processes can fall behind before they resync
+PRUNE_EVERY = 256  # writes between two prunings of the change log
+SERVER_SEEN_S = 30.0  # a server that announced itself this recently is alive
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    build TEXT NOT NULL, path TEXT NOT NULL, generation TEXT NOT NULL, started REAL NOT NULL,
+    tags TEXT NOT NULL, raw BLOB NOT NULL, used REAL NOT NULL, PRIMARY KEY (build, path));
+CREATE INDEX IF NOT EXISTS records_by_use ON records (used);
+CREATE TABLE IF NOT EXISTS tags (
+    build TEXT NOT NULL, tag TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY (build, tag, path)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tag_marks (
+    build TEXT NOT NULL, tag TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (build, tag)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leases (
+    build TEXT NOT NULL, path TEXT NOT NULL, token TEXT NOT NULL, expires REAL NOT NULL,
+    PRIMARY KEY (build, path)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS static_paths (
+    build TEXT NOT NULL, page TEXT NOT NULL, paths BLOB NOT NULL, PRIMARY KEY (build, page)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, build TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,
+    value TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS changes_by_build ON changes (build, seq);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS servers (
+    instance TEXT PRIMARY KEY, build TEXT NOT NULL, seen REAL NOT NULL) WITHOUT ROWID;
+"""
+_BUILD_TABLES = ("records", "tags", "tag_marks", "leases", "static_paths", "changes")
 
 
 class DiskBackend:
-    def __init__(self, directory: str | Path, size_limit: int = 2**34) -> None:
+    def __init__(self, directory: str | Path, size_limit: int) -> None:
+        self.size_limit = size_limit
+        self._file = Path(directory) / DATABASE
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._readers = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="isr-cache-read")
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="isr-cache-write")
+        self._writes = 0
         try:
-            # One SQLite transaction per put keeps a record and its tag index together, and
-            # a kill -9 mid-write rolls back to the previous record. Values stay inside
-            # SQLite: diskcache keeps large ones in files, and inside an outer transaction
-            # it deletes the old file before the commit, which a kill -9 turns into a
-            # row pointing at nothing.
-            self._cache = diskcache.Cache(
-                str(directory), size_limit=size_limit, eviction_policy="none", disk_min_file_size=2**40
-            )
-        except Exception as exc:  # diskcache raises sqlite3 and OS errors alike
+            Path(directory).mkdir(parents=True, exist_ok=True)
+            self._connection().executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
             raise CacheError(f"cannot open cache folder {directory}: {exc}") from None
 
-    async def get(self, build_id: str, path: str) -> Stored | None:
-        return await asyncio.to_thread(self._get, build_id, path)
+    # -- threads and connections ------------------------------------------------------
 
-    def _get(self, build_id: str, path: str) -> Stored | None:
-        with self._cache.transact():
-            raw = self._cache.get(("rec", build_id, path))
-            expired = self._cache.get(("expired", build_id, path))
-        return None if raw is None else (raw, expired)
+    def _connection(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self._file, timeout=30, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # WAL: atomic and consistent; durable to the last checkpoint
+            db.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KB}")
+            db.execute("PRAGMA mmap_size=0")
+            db.execute(f"PRAGMA journal_size_limit={max(self.size_limit // 4, 2**20)}")
+            db.execute(f"PRAGMA wal_autocheckpoint={max(min(self.size_limit // 4096 // 8, 1000), 16)}")
+            self._local.db = db
+            with self._lock:
+                self._connections.append(db)
+        return db
 
-    async def expire(self, build_id: str, path: str, generation: str) -> None:
-        await asyncio.to_thread(self._expire, build_id, path, generation)
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE: a writer takes the write lock up front instead of failing to upgrade."""
+        db = self._connection()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
-    def _expire(self, build_id: str, path: str, generation: str) -> None:
-        with self._cache.transact():
-            self._cache.set(("expired", build_id, path), generation)
-            self._log_change(build_id, path)
+    async def _read(self, function: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._readers, function, *args)
 
-    async def put(self, build_id: str, path: str, raw: bytes, tags: tuple[str, ...]) -> None:
-        await asyncio.to_thread(self._put, build_id, path, raw, tags)
+    async def _write(self, function: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._writer, function, *args)
 
-    def _put(self, build_id: str, path: str, raw: bytes, tags: tuple[str, ...]) -> None:
-        with self._cache.transact():
-            old: tuple[str, ...] = self._cache.get(("ptags", build_id, path), ())
-            for tag in set(old) - set(tags):
-                self._update_tag(build_id, tag, path, add=False)
-            for tag in set(tags) - set(old):
-                self._update_tag(build_id, tag, path, add=True)
-            self._cache.set(("ptags", build_id, path), tuple(tags))
-            self._cache.set(("rec", build_id, path), raw)
-            self._log_change(build_id, path)
+    # -- records ----------------------------------------------------------------------
 
-    def _log_change(self, build_id: str, path: str) -> None:
-        """Count the write and remember its path, so other processes drop their copy."""
-        seq = self._cache.incr(("seq", build_id, ""), default=0)
-        log: list[tuple[int, str]] = self._cache.get(("log", build_id, ""), [])
-        log.append((seq, path))
-        self._cache.set(("log", build_id, ""), log[-CHANGELOG_LENGTH:])
+    async def get(self, build_id: str, path: str) -> bytes | None:
+        return await self._read(self._get, build_id, path)
 
-    async def changes(self, build_id: str, since: int) -> tuple[int, list[str] | None]:
-        return await asyncio.to_thread(self._changes, build_id, since)
+    def _get(self, build_id: str, path: str) -> bytes | None:
+        row = self._connection().execute("SELECT raw FROM records WHERE build=? AND path=?", (build_id, path)).fetchone()
+        return None if row is None else bytes(row[0])
 
-    def _changes(self, build_id: str, since: int) -> tuple[int, list[str] | None]:
-        seq: int = self._cache.get(("seq", build_id, ""), 0)
-        if seq == since:
-            return seq, []
-        log: list[tuple[int, str]] = self._cache.get(("log", build_id, ""), [])
-        if seq < since or not log or log[0][0] > since + 1:
-            return seq, None
-        return seq, [path for n, path in log if n > since]
+    async def put(self, build_id: str, records: list[Stored]) -> list[bool]:
+        return await self._write(self._put, build_id, records)
 
-    def _update_tag(self, build_id: str, tag: str, path: str, add: bool) -> None:
-        key = ("tag", build_id, tag)
-        paths: set[str] = self._cache.get(key, set())
-        if add:
-            paths.add(path)
-        else:
-            paths.discard(path)
-        self._cache.set(key, paths)
+    def _put(self, build_id: str, records: list[Stored]) -> list[bool]:
+        now = time.time()
+        with self._transaction() as db:
+            stored = [self._put_one(db, build_id, record, now) for record in records]
+            self._evict(db)
+        self._writes += len(records)
+        if self._writes >= PRUNE_EVERY:
+            self._writes = 0
+            self._prune_changes()
+        return stored
+
+    def _put_one(self, db: sqlite3.Connection, build_id: str, record: Stored, now: float) -> bool:
+        old = db.execute("SELECT started, tags FROM records WHERE build=? AND path=?", (build_id, record.path)).fetchone()
+        if old is not None and old[0] > record.started_at:
+            return False  # fenced: a later generation (a newer revalidation) is already stored
+        old_tags = set(orjson.loads(old[1])) if old is not None else set()
+        db.executemany("DELETE FROM tags WHERE build=? AND tag=? AND path=?", [(build_id, t, record.path) for t in old_tags - set(record.tags)])
+        db.executemany("INSERT OR IGNORE INTO tags VALUES (?, ?, ?)", [(build_id, t, record.path) for t in set(record.tags) - old_tags])
+        db.execute(
+            "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (build, path) DO UPDATE SET "
+            "generation=excluded.generation, started=excluded.started, tags=excluded.tags, raw=excluded.raw, used=excluded.used",
+            (build_id, record.path, record.generation, record.started_at, orjson.dumps(record.tags).decode(), record.raw, now),
+        )
+        self._log_change(db, build_id, "path", record.path, record.generation, now)
+        return True
+
+    def _log_change(self, db: sqlite3.Connection, build_id: str, kind: str, key: str, value: str, now: float) -> None:
+        """Other processes read this log to drop or mark their copies (only what changed)."""
+        db.execute("INSERT INTO changes (build, kind, key, value, at) VALUES (?, ?, ?, ?, ?)", (build_id, kind, key, value, now))
+
+    def _evict(self, db: sqlite3.Connection) -> None:
+        """Past the disk bound, delete the least recently used records (nothing else)."""
+        if _used_bytes(db) <= self.size_limit:
+            return
+        while _used_bytes(db) > self.size_limit * EVICT_TO:
+            victims = db.execute("SELECT rowid, build, path, tags FROM records ORDER BY used LIMIT ?", (EVICT_BATCH,)).fetchall()
+            if not victims:
+                return
+            db.executemany("DELETE FROM records WHERE rowid=?", [(rowid,) for rowid, *_ in victims])
+            db.executemany(
+                "DELETE FROM tags WHERE build=? AND tag=? AND path=?",
+                [(build, tag, path) for _, build, path, tags in victims for tag in orjson.loads(tags)],
+            )
+
+    def _prune_changes(self) -> None:
+        with self._transaction() as db:
+            cutoff = time.time() - CHANGES_KEPT_S
+            row = db.execute("SELECT max(seq) FROM changes WHERE at < ?", (cutoff,)).fetchone()
+            if row[0] is not None:
+                db.execute("DELETE FROM changes WHERE seq <= ?", (row[0],))
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('pruned', ?)", (row[0],))
+
+    async def touch(self, build_id: str, paths: Collection[str]) -> None:
+        await self._write(self._touch, build_id, list(paths))
+
+    def _touch(self, build_id: str, paths: list[str]) -> None:
+        now = time.time()
+        with self._transaction() as db:
+            db.executemany("UPDATE records SET used=? WHERE build=? AND path=?", [(now, build_id, p) for p in paths])
+
+    # -- tags -------------------------------------------------------------------------
+
+    async def mark_tag(self, build_id: str, tag: str, at: float) -> list[str]:
+        return await self._write(self._mark_tag, build_id, tag, at)
+
+    def _mark_tag(self, build_id: str, tag: str, at: float) -> list[str]:
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO tag_marks VALUES (?, ?, ?)", (build_id, tag, at))
+            self._log_change(db, build_id, "tag", tag, repr(at), at)
+            rows = db.execute(
+                "SELECT t.path FROM tags t JOIN records r ON r.build = t.build AND r.path = t.path "
+                "WHERE t.build=? AND t.tag=? AND r.started < ? ORDER BY t.path",
+                (build_id, tag, at),
+            ).fetchall()
+        return [path for (path,) in rows]
+
+    async def tag_marks(self, build_id: str) -> dict[str, float]:
+        return await self._read(self._tag_marks, build_id)
+
+    def _tag_marks(self, build_id: str) -> dict[str, float]:
+        return dict(self._connection().execute("SELECT tag, at FROM tag_marks WHERE build=?", (build_id,)).fetchall())
+
+    # -- other processes' writes ------------------------------------------------------
+
+    async def changes(self, build_id: str, since: int) -> tuple[int, list[Change] | None]:
+        return await self._read(self._changes, build_id, since)
+
+    def _changes(self, build_id: str, since: int) -> tuple[int, list[Change] | None]:
+        db = self._connection()
+        db.execute("BEGIN")  # one snapshot for the counter and the rows
+        try:
+            seq = db.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
+            pruned = db.execute("SELECT value FROM meta WHERE name='pruned'").fetchone()
+            if since < 0 or seq == since:
+                return seq, []
+            if seq < since or (pruned is not None and since < pruned[0]):
+                return seq, None  # the database was replaced, or this process fell too far behind
+            rows = db.execute("SELECT seq, kind, key, value FROM changes WHERE build=? AND seq > ? AND seq <= ? ORDER BY seq", (build_id, since, seq))
+            return seq, [Change(n, kind, key, float(value) if kind == "tag" else value) for n, kind, key, value in rows]
+        finally:
+            db.execute("COMMIT")
+
+    # -- leases -----------------------------------------------------------------------
 
     async def acquire_lease(self, build_id: str, path: str, ttl: float) -> str | None:
-        return await asyncio.to_thread(self._acquire, ("lease", build_id, path), ttl)
+        return await self._write(self._acquire, build_id, path, ttl)
 
-    def _acquire(self, key: tuple[str, ...], ttl: float) -> str | None:
+    def _acquire(self, build_id: str, path: str, ttl: float) -> str | None:
         """The lease names its process: one left by a process that died is taken over.
 
-        The disk cache is one machine's, so a pid says for sure whether the holder lives.
+        The disk cache is one machine's, so the holder's pid and start time say for sure
+        whether it lives (a pid alone may have been reused by another process).
         """
-        token = f"{os.getpid()}:{secrets.token_hex(8)}"
-        with self._cache.transact():
-            holder = self._cache.get(key)
-            if holder is not None and _alive(holder):
+        token = f"{process_id(os.getpid())}:{secrets.token_hex(8)}"
+        now = time.time()
+        with self._transaction() as db:
+            row = db.execute("SELECT token, expires FROM leases WHERE build=? AND path=?", (build_id, path)).fetchone()
+            if row is not None and row[1] > now and _alive(row[0]):
                 return None
-            self._cache.set(key, token, expire=ttl)
+            db.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?)", (build_id, path, token, now + ttl))
         return token
 
     async def release_lease(self, build_id: str, path: str, token: str) -> None:
-        await asyncio.to_thread(self._release, ("lease", build_id, path), token)
+        await self._write(self._release, build_id, path, token)
 
-    def _release(self, key: tuple[str, ...], token: str) -> None:
-        with self._cache.transact():
-            if self._cache.get(key) == token:
-                self._cache.delete(key)
+    def _release(self, build_id: str, path: str, token: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM leases WHERE build=? AND path=? AND token=?", (build_id, path, token))
 
-    async def paths_with_tag(self, build_id: str, tag: str) -> list[str]:
-        paths: set[str] = await asyncio.to_thread(self._cache.get, ("tag", build_id, tag), set())
-        return sorted(paths)
+    # -- static paths, builds, servers --------------------------------------------------
 
     async def get_static_paths(self, build_id: str, page: str) -> list[str] | None:
-        return await asyncio.to_thread(self._cache.get, ("paths", build_id, page))
+        return await self._read(self._get_static_paths, build_id, page)
+
+    def _get_static_paths(self, build_id: str, page: str) -> list[str] | None:
+        row = self._connection().execute("SELECT paths FROM static_paths WHERE build=? AND page=?", (build_id, page)).fetchone()
+        return None if row is None else list(orjson.loads(row[0]))
 
     async def put_static_paths(self, build_id: str, page: str, paths: list[str]) -> None:
-        await asyncio.to_thread(self._cache.set, ("paths", build_id, page), list(paths))
+        await self._write(self._put_static_paths, build_id, page, paths)
 
-    async def drop_other_builds(self, build_id: str) -> int:
-        return await asyncio.to_thread(self._drop_other_builds, build_id)
+    def _put_static_paths(self, build_id: str, page: str, paths: list[str]) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO static_paths VALUES (?, ?, ?)", (build_id, page, orjson.dumps(paths)))
 
-    def _drop_other_builds(self, build_id: str) -> int:
-        old = [k for k in self._cache.iterkeys() if _build_of(k) not in (None, build_id)]
-        for key in old:
-            self._cache.delete(key)
-        return len(old)
+    async def announce(self, build_id: str, instance: str) -> None:
+        await self._write(self._announce, build_id, instance)
+
+    def _announce(self, build_id: str, instance: str) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO servers VALUES (?, ?, ?)", (instance, build_id, time.time()))
+
+    async def builds_in_use(self) -> set[str]:
+        return await self._read(self._builds_in_use)
+
+    def _builds_in_use(self) -> set[str]:
+        rows = self._connection().execute("SELECT DISTINCT build FROM servers WHERE seen > ?", (time.time() - SERVER_SEEN_S,))
+        return {build for (build,) in rows}
+
+    async def drop_builds(self, keep: Collection[str]) -> int:
+        return await self._write(self._drop_builds, list(keep))
+
+    def _drop_builds(self, keep: list[str]) -> int:
+        other = f"build NOT IN ({','.join('?' * len(keep))})" if keep else "1"
+        with self._transaction() as db:
+            dropped = db.execute(f"SELECT count(*) FROM records WHERE {other}", keep).fetchone()[0]
+            for table in _BUILD_TABLES:
+                db.execute(f"DELETE FROM {table} WHERE {other}", keep)
+            db.execute("DELETE FROM servers WHERE seen < ?", (time.time() - SERVER_SEEN_S,))
+        return int(dropped)
+
+    async def usage(self, build_id: str) -> tuple[int, int]:
+        return await self._read(self._usage, build_id)
+
+    def _usage(self, build_id: str) -> tuple[int, int]:
+        db = self._connection()
+        records = db.execute("SELECT count(*) FROM records WHERE build=?", (build_id,)).fetchone()[0]
+        return int(records), _used_bytes(db)
 
     async def close(self) -> None:
-        await asyncio.to_thread(self._cache.close)
+        self._readers.shutdown(wait=True)
+        self._writer.shutdown(wait=True)
+        with self._lock:
+            for db in self._connections:
+                db.close()
+            self._connections.clear()
+
+
+def _used_bytes(db: sqlite3.Connection) -> int:
+    """Bytes of the database's pages in use (free pages are reused before the file grows)."""
+    pages = db.execute("PRAGMA page_count").fetchone()[0] - db.execute("PRAGMA freelist_count").fetchone()[0]
+    return int(pages * db.execute("PRAGMA page_size").fetchone()[0])
+
+
+def process_id(pid: int) -> str:
+    """A process's pid and start time (clock ticks since boot): unique even after pid reuse."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return f"{pid}:0"
+    return f"{pid}:{stat.rpartition(')')[2].split()[19]}"
 
 
 def _alive(token: str) -> bool:
-    pid = int(token.partition(":")[0])
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, another user's
-    return True
-
-
-def _build_of(key: Any) -> str | None:
-    return key[1] if isinstance(key, tuple) and len(key) == 3 else None
+    pid, start, _ = token.split(":", 2)
+    return process_id(int(pid)) == f"{pid}:{start}"

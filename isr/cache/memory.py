@@ -1,7 +1,9 @@
 """The in-process LRU in front of the backend, bounded in bytes, and the hot-path index.
 
 `hot` maps a raw request path (as the client sent it, query stripped) straight to the
-record and variant it names, so a fresh HIT is one dict lookup.
+record and variant it names, so a fresh HIT is one dict lookup. The byte bound counts
+everything kept per record: its variants with their prebuilt headers (`Record.size`),
+its hot-path aliases and its tag-index entries, so the process's memory follows it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from collections import OrderedDict
 from isr.cache.record import Record, Variant
 
 ALIASES_PER_PATH = 8  # raw spellings of one path (HTML, JSON, percent-encodings) the hot path knows
+ALIAS_OVERHEAD = 250  # bytes of one hot-path entry beyond its key (dict slot, tuple, str header)
+TAG_OVERHEAD = 120  # bytes of one (tag, path) entry of the tag index
+TOUCH_EVERY_S = 60.0  # a record served from memory tells the disk LRU at most this often
 
 
 class MemoryCache:
@@ -18,8 +23,13 @@ class MemoryCache:
         self.max_bytes = max_bytes
         self.bytes = 0
         self.hot: dict[str, tuple[Record, Variant]] = {}
+        self.touched: set[str] = set()  # paths served since the disk LRU last heard of them
         self._records: OrderedDict[str, Record] = OrderedDict()
         self._raw_keys: dict[str, dict[str, bool]] = {}  # path -> raw paths -> is JSON
+        self._tags: dict[str, set[str]] = {}  # tag -> paths held that carry it
+
+    def __len__(self) -> int:
+        return len(self._records)
 
     def get(self, path: str) -> Record | None:
         record = self._records.get(path)
@@ -27,8 +37,16 @@ class MemoryCache:
             self._records.move_to_end(path)
         return record
 
-    def touch(self, path: str) -> None:
-        self._records.move_to_end(path)
+    def peek(self, path: str) -> Record | None:
+        """The record held for a path, without counting it as used."""
+        return self._records.get(path)
+
+    def touch(self, record: Record, now: float) -> None:
+        """Served now: most recently used here, and (once a minute) on disk."""
+        self._records.move_to_end(record.path)
+        if now >= record.touch_due:
+            record.touch_due = now + TOUCH_EVERY_S
+            self.touched.add(record.path)
 
     def put(self, record: Record, newer_only: bool = True) -> None:
         """Store a record; by default not over an equal or newer generation."""
@@ -39,10 +57,11 @@ class MemoryCache:
                 return
             if newer_only and old.generation > record.generation:
                 return
-            self.bytes -= old.size
+            self._forget(old)
         self._records[record.path] = record
         self._records.move_to_end(record.path)
         self.bytes += record.size
+        self._index_tags(record)
         for raw, is_json in self._raw_keys.get(record.path, {}).items():
             self.hot[raw] = (record, record.data if is_json else record.html)
         self._evict()
@@ -50,20 +69,43 @@ class MemoryCache:
     def alias(self, raw: str, record: Record, is_json: bool) -> None:
         """Let the hot path find this record under this raw request path."""
         keys = self._raw_keys.setdefault(record.path, {})
-        if self._records.get(record.path) is not record or (raw not in keys and len(keys) >= ALIASES_PER_PATH):
+        if self._records.get(record.path) is not record or raw in keys or len(keys) >= ALIASES_PER_PATH:
             return  # odd spellings of a path beyond a few take the slow path, not memory
         keys[raw] = is_json
+        self.bytes += ALIAS_OVERHEAD + len(raw)
         self.hot[raw] = (record, record.data if is_json else record.html)
 
     def drop(self, path: str) -> None:
         record = self._records.pop(path, None)
         if record is not None:
-            self.bytes -= record.size
+            self._forget(record)
         for raw in self._raw_keys.pop(path, {}):
             self.hot.pop(raw, None)
+            self.bytes -= ALIAS_OVERHEAD + len(raw)
 
-    def paths(self) -> list[str]:
-        return list(self._records)
+    def with_tag(self, tag: str) -> list[Record]:
+        """The records held that carry a tag."""
+        return [self._records[path] for path in self._tags.get(tag, ())]
+
+    def clear(self) -> None:
+        for path in list(self._records):
+            self.drop(path)
+
+    def _forget(self, record: Record) -> None:
+        """Uncount a record that leaves (or is replaced in) memory, and its tag entries."""
+        self.bytes -= record.size
+        for tag in record.tags:
+            paths = self._tags.get(tag)
+            if paths is not None:
+                paths.discard(record.path)
+                self.bytes -= TAG_OVERHEAD
+                if not paths:
+                    del self._tags[tag]
+
+    def _index_tags(self, record: Record) -> None:
+        for tag in record.tags:
+            self._tags.setdefault(tag, set()).add(record.path)
+            self.bytes += TAG_OVERHEAD
 
     def _evict(self) -> None:
         while self.bytes > self.max_bytes and len(self._records) > 1:

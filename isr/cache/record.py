@@ -79,6 +79,7 @@ class Record:
     page: str
     build_id: str
     generation: str
+    started_at: float  # Unix time its invocation began, before it read any data (tag marks compare with it)
     generated_at: float  # Unix time
     revalidate: Revalidate
     tags: tuple[str, ...]
@@ -87,26 +88,26 @@ class Record:
     data: Variant
 
     stale_at: float = field(init=False)  # Unix time; 0 once marked stale on demand (tags)
+    touch_due: float = field(init=False, default=0.0)  # when serving it next tells the disk LRU
+    size: int = field(init=False)  # bytes it takes in memory, all variants and headers included
 
     def __post_init__(self) -> None:
+        self.tags = tuple(dict.fromkeys(self.tags))
         control = cache_control(self.revalidate)
         self.html.prepare(control, self.generation)
         self.data.prepare(control, self.generation)
         self.stale_at = float("inf") if self.revalidate is False else self.generated_at + self.revalidate
+        self.size = RECORD_OVERHEAD + sum(_variant_size(v) for v in (self.html, self.data)) + len(self.path) + sum(map(len, self.tags))
 
     def expire(self) -> None:
         """Stale from now on, whatever its revalidate: the next request regenerates it."""
         self.stale_at = 0.0
 
-    @property
-    def size(self) -> int:
-        return sum(len(b) for v in (self.html, self.data) for b in v.bodies.values())
-
     def to_bytes(self) -> bytes:
         blobs: list[bytes] = []
         meta = {
             "path": self.path, "page": self.page, "build_id": self.build_id,
-            "generation": self.generation, "generated_at": self.generated_at,
+            "generation": self.generation, "started_at": self.started_at, "generated_at": self.generated_at,
             "revalidate": self.revalidate, "tags": self.tags, "outcome": self.outcome,
             "html": _variant_meta(self.html, blobs), "data": _variant_meta(self.data, blobs),
         }
@@ -114,10 +115,17 @@ class Record:
         return _HEADER.pack(len(head)) + head + b"".join(blobs)
 
     @staticmethod
-    def status_of(raw: bytes) -> int:
-        """The HTML status of a stored record, reading only its header."""
+    def header_of(raw: bytes) -> dict[str, Any]:
+        """A stored record's metadata (path, generation, tags, variants' statuses and sizes),
+        reading only its header."""
         (size,) = _HEADER.unpack_from(raw)
-        return int(orjson.loads(raw[_HEADER.size : _HEADER.size + size])["html"]["status"])
+        header: dict[str, Any] = orjson.loads(raw[_HEADER.size : _HEADER.size + size])
+        return header
+
+    @classmethod
+    def status_of(cls, raw: bytes) -> int:
+        """The HTML status of a stored record."""
+        return int(cls.header_of(raw)["html"]["status"])
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Record:
@@ -128,10 +136,21 @@ class Record:
         data, offset = _variant_from(meta["data"], raw, offset)
         return cls(
             path=meta["path"], page=meta["page"], build_id=meta["build_id"],
-            generation=meta["generation"], generated_at=meta["generated_at"],
+            generation=meta["generation"], started_at=meta["started_at"], generated_at=meta["generated_at"],
             revalidate=meta["revalidate"], tags=tuple(meta["tags"]), outcome=meta["outcome"],
             html=html, data=data,
         )
+
+
+# Bytes Python takes for a record beyond its bodies (objects, dicts, ETags, prebuilt
+# header multidicts), measured with tracemalloc (tests/unit/test_memory.py checks it).
+RECORD_OVERHEAD = 1000
+VARIANT_OVERHEAD = 300
+CODING_OVERHEAD = 900
+
+
+def _variant_size(variant: Variant) -> int:
+    return VARIANT_OVERHEAD + sum(CODING_OVERHEAD + len(body) for body in variant.bodies.values()) + len(variant.location or "")
 
 
 def _variant_meta(variant: Variant, blobs: list[bytes]) -> dict[str, Any]:

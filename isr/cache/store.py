@@ -1,15 +1,25 @@
-"""Records of one build: the in-process LRU in front of a backend."""
+"""Records of one build: the in-process LRU in front of a backend.
+
+A path missing from memory is read once however many requests wait for it, off the
+event loop. Other processes' writes reach memory through the backend's change log,
+path by path: a newer generation elsewhere drops this process's copy (the next request
+reads it from the backend), a tag mark marks the copies carrying the tag stale. A
+burst of writes costs what it changed, never a reload of everything held.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
-from isr.cache.backend import Backend
+from isr.cache.backend import Backend, Change, Stored
 from isr.cache.memory import MemoryCache
 from isr.cache.record import Record
 
 log = logging.getLogger("isr")
+
+ANNOUNCE_EVERY_S = 5.0  # how often a server tells the cache its build is in use and counts it
 
 
 class RecordStore:
@@ -18,15 +28,27 @@ class RecordStore:
         self.build_id = build_id
         self.memory = memory
         self._seq: int | None = None  # the backend's change counter when last synced
+        self._marks: dict[str, float] | None = None  # tag -> when last revalidated
+        self._reading: dict[str, asyncio.Future[Record | None]] = {}
+        self.usage = (0, 0)  # records of this build in the whole cache, bytes the cache takes
 
     async def load(self, path: str) -> Record | None:
+        """The record of a path: from memory, else read from the backend (once for all waiters)."""
         record = self.memory.get(path)
         if record is not None:
             return record
+        reading = self._reading.get(path)
+        if reading is None:
+            reading = self._reading[path] = asyncio.ensure_future(self._load(path))
+            reading.add_done_callback(lambda _: self._reading.pop(path, None))
+        return await asyncio.shield(reading)
+
+    async def _load(self, path: str) -> Record | None:
         record = await self._read(path)
         if record is None:
             return None
         self.memory.put(record)
+        self.memory.touched.add(path)  # read from the backend: used now
         return self.memory.get(path)
 
     async def reread(self, path: str) -> Record | None:
@@ -38,53 +60,104 @@ class RecordStore:
         return record
 
     async def _read(self, path: str) -> Record | None:
-        stored = await self.backend.get(self.build_id, path)
-        if stored is None:
+        raw = await self.backend.get(self.build_id, path)
+        if raw is None:
             return None
-        raw, expired = stored
         record = Record.from_bytes(raw)
-        if record.generation == expired:
-            record.expire()
+        self._apply_marks(record, await self._tag_marks())
         return record
 
-    async def expire(self, path: str) -> bool:
-        """Mark a path's current generation stale, here and for every process; False if none."""
-        record = await self.reread(path)  # the stored generation: memory may be 0.5 s behind
-        if record is None:
-            return False
-        await self.backend.expire(self.build_id, path, record.generation)
-        record.expire()
-        return True
+    async def save(self, record: Record, raw: bytes) -> Record:
+        """Store a record; `raw` is its to_bytes(), made once where it was generated.
 
-    async def save(self, record: Record, raw: bytes) -> None:
-        """Store a record; `raw` is its to_bytes(), made once where it was generated."""
-        await self.backend.put(self.build_id, record.path, raw, record.tags)
+        The write is fenced: if a generation that started later is stored already (another
+        process's, after a newer revalidation), that one stays and is returned instead.
+        """
+        self._apply_marks(record, await self._tag_marks())
+        (stored,) = await self.backend.put(self.build_id, [_stored(record, raw)])
+        if not stored:
+            return await self.reread(record.path) or record
         self.memory.put(record)
+        return self.memory.get(record.path) or record
 
-    async def follow(self, interval: float) -> None:
-        """Keep the memory copy in step with writes by other processes (runs until cancelled)."""
+    async def save_all(self, records: list[tuple[Record, bytes]]) -> None:
+        """Store many records in one write (a build), without keeping them in memory."""
+        await self.backend.put(self.build_id, [_stored(record, raw) for record, raw in records])
+
+    async def revalidate_tag(self, tag: str) -> list[str]:
+        """Mark every generation carrying the tag stale, here and for every process; the
+        stored paths it marked. Costs one indexed query, whatever the number of paths."""
+        at = time.time()
+        paths = await self.backend.mark_tag(self.build_id, tag, at)
+        self._mark(tag, at, await self._tag_marks())
+        return paths
+
+    async def _tag_marks(self) -> dict[str, float]:
+        if self._marks is None:
+            self._marks = await self.backend.tag_marks(self.build_id)
+        return self._marks
+
+    def _mark(self, tag: str, at: float, marks: dict[str, float]) -> None:
+        marks[tag] = max(marks.get(tag, 0.0), at)
+        for record in self.memory.with_tag(tag):
+            if record.started_at <= at:
+                record.expire()
+
+    @staticmethod
+    def _apply_marks(record: Record, marks: dict[str, float]) -> None:
+        """A generation that started before a revalidation of one of its tags is stale."""
+        if any(marks.get(tag, 0.0) >= record.started_at for tag in record.tags):
+            record.expire()
+
+    async def follow(self, interval: float, instance: str) -> None:
+        """Keep memory in step with other processes' writes, tell the backend which records
+        were served and that this build is in use (runs until cancelled)."""
+        announced = 0.0
         while True:
             try:
                 await self.sync()
+                await self.flush_touches()
+                if time.monotonic() - announced >= ANNOUNCE_EVERY_S:
+                    await self.backend.announce(self.build_id, instance)
+                    self.usage = await self.backend.usage(self.build_id)
+                    announced = time.monotonic()
             except Exception:  # a bad moment of the disk must not end the following for good
-                log.exception("cannot read the cache's change log")
+                log.exception("cannot follow the cache's change log")
             await asyncio.sleep(interval)
 
+    async def flush_touches(self) -> None:
+        touched, self.memory.touched = self.memory.touched, set()
+        if touched:
+            await self.backend.touch(self.build_id, touched)
+
     async def sync(self) -> None:
-        """Reload what other processes wrote since the last call (the first call only counts)."""
-        seq, paths = await self.backend.changes(self.build_id, -1 if self._seq is None else self._seq)
-        if self._seq is not None:
-            for path in self.memory.paths() if paths is None else paths:
-                await self._reload(path)
+        """Apply what other processes wrote since the last call (the first call only counts)."""
+        seq, changes = await self.backend.changes(self.build_id, -1 if self._seq is None else self._seq)
+        if changes is None:
+            log.warning("fell behind the cache's change log: dropping the %d records held in memory", len(self.memory))
+            self.memory.clear()
+            self._marks = None
+        else:
+            marks = await self._tag_marks()
+            for change in changes:
+                self._apply(change, marks)
         self._seq = seq
 
-    async def _reload(self, path: str) -> None:
-        """Bring a path this process holds in step with the backend (the truth)."""
-        if self.memory.get(path) is not None and await self.reread(path) is None:
-            self.memory.drop(path)
+    def _apply(self, change: Change, marks: dict[str, float]) -> None:
+        if change.kind == "tag":
+            assert isinstance(change.value, float)
+            self._mark(change.key, change.value, marks)
+            return
+        held = self.memory.peek(change.key)
+        if held is not None and held.generation != change.value:
+            self.memory.drop(change.key)  # the next request reads the newer generation
 
     async def acquire_lease(self, path: str, ttl: float) -> str | None:
         return await self.backend.acquire_lease(self.build_id, path, ttl)
 
     async def release_lease(self, path: str, token: str) -> None:
         await self.backend.release_lease(self.build_id, path, token)
+
+
+def _stored(record: Record, raw: bytes) -> Stored:
+    return Stored(record.path, record.generation, record.started_at, record.tags, raw)

@@ -184,12 +184,6 @@ class Engine:
         record.instance = self.instance
         self.hub.publish(record)
 
-    async def prerender(self, route: Route, path: str) -> Record:
-        """Render a static path for `isr build`: always anew, never what is stored."""
-        match = self.site.routes.match(segments_of(path))
-        assert match is not None and match[0] is route
-        return await self.revalidate(route, match[1], path, "render")
-
     async def close(self) -> None:
         await self.scheduler.drain()
         await self.invoker.close()

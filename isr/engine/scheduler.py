@@ -125,7 +125,7 @@ class Scheduler:
             if not exclusive and (fresh := await self._stored_fresh(path)) is not None:
                 return fresh  # another process regenerated it while this one held the stale copy
             record, raw = await job()
-            await self.store.save(record, raw)
+            record = await self.store.save(record, raw)
         except FunctionError:
             count = self._failures.get(path, (0, 0.0))[0] + 1
             self._failures[path] = (count, time.monotonic() + backoff_delay(count))

@@ -95,10 +95,12 @@ class Admin:
                 "p50_ms": f.percentile(0.5) if f else 0.0, "p99_ms": f.percentile(0.99) if f else 0.0,
             })
         memory = self.engine.store.memory
+        records, size = self.engine.store.usage
         return {
             "functions": functions,
             "cache": {
-                "records": len(memory.paths()), "bytes": memory.bytes, "hit": stats.hit, "stale": stats.stale,
+                "records": records, "bytes": size, "memory_records": len(memory), "memory_bytes": memory.bytes,
+                "hit": stats.hit, "stale": stats.stale,
                 "miss": stats.miss, "hit_ratio": stats.hit_ratio, "regenerations": stats.regenerations,
                 "failures": stats.failed_regenerations, "in_flight": self.engine.scheduler.in_flight,
             },
@@ -208,9 +210,12 @@ class _Collector:
         regenerations.add_metric(["ok"], stats.regenerations - stats.failed_regenerations)
         regenerations.add_metric(["failed"], stats.failed_regenerations)
         memory = self.engine.store.memory
+        records, size = self.engine.store.usage
         return [
             requests, invocations, durations, regenerations,
             GaugeMetricFamily("isr_regenerations_in_flight", "Generations running now", value=self.engine.scheduler.in_flight),
-            GaugeMetricFamily("isr_cache_bytes", "Bytes of records held in memory", value=memory.bytes),
-            GaugeMetricFamily("isr_cache_records", "Records held in memory", value=len(memory.paths())),
+            GaugeMetricFamily("isr_cache_records", "Records of the served build in the whole cache", value=records),
+            GaugeMetricFamily("isr_cache_bytes", "Bytes the cache takes on disk", value=size),
+            GaugeMetricFamily("isr_cache_memory_records", "Records this process holds in memory", value=len(memory)),
+            GaugeMetricFamily("isr_cache_memory_bytes", "Bytes of cached pages this process holds in memory", value=memory.bytes),
         ]

@@ -5,17 +5,17 @@ from pathlib import Path
 
 import pytest
 
-from isr.cache.disk import DiskBackend
-from isr.cache.memory import MemoryCache
-from isr.cache.record import HTML_TYPE, JSON_TYPE, Record, make_variant
+from isr.cache.record import Record
 from isr.cache.store import RecordStore
 from isr.engine.freshness import backoff_delay
 from isr.engine.scheduler import Scheduler
 from isr.errors import FunctionFailed
 
+from cache_support import backend, memory, record
+
 
 def store(tmp_path: Path) -> RecordStore:
-    return RecordStore(DiskBackend(tmp_path), "b1", MemoryCache(10**6))
+    return RecordStore(backend(tmp_path), "b1", memory())
 
 
 class Job:
@@ -29,11 +29,7 @@ class Job:
         await asyncio.sleep(self.delay)
         if self.fail:
             raise FunctionFailed("boom")
-        rec = Record(
-            path="/p", page="/p", build_id="b1", generation=f"g{self.calls}", generated_at=1.0,
-            revalidate=60, tags=(), outcome="page",
-            html=make_variant(200, HTML_TYPE, b"h"), data=make_variant(200, JSON_TYPE, b"{}"),
-        )
+        rec = record("/p", f"g{self.calls}")
         return rec, rec.to_bytes()
 
 

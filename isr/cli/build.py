@@ -15,8 +15,9 @@ from isr.app import open_engine
 from isr.cli.common import add_cache, add_site, console, revalidate_text, with_cache_sizes
 from isr.engine.engine import Engine
 from isr.errors import FunctionError
+from isr.site.builds import mark_complete, prune, read_build, snapshot, to_keep
 from isr.site.routes import Route
-from isr.site.site import Site, load_site
+from isr.site.site import Site, live_root, load_site
 
 PARALLEL = 4  # prerenders in flight; renders are I/O-bound as often as CPU-bound
 
@@ -38,7 +39,8 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    site = with_cache_sizes(load_site(args.site), args)
+    root = live_root(args.site)
+    site = with_cache_sizes(load_site(root, snapshot(root).code), args)  # renders what it snapshots
     reports = asyncio.run(build(site, args.cache))
     print_table(site, reports)
     errors = [e for r in reports for e in r.errors]
@@ -54,10 +56,21 @@ async def build(site: Site, cache: str | None) -> list[RouteReport]:
         for report in reports:
             await collect_paths(engine, report)
         await prerender(engine, reports)
-        await engine.store.backend.drop_other_builds(site.build_id)
+        if not any(report.errors for report in reports):
+            await complete(engine, site)
         return reports
     finally:
         await engine.close()
+
+
+async def complete(engine: Engine, site: Site) -> None:
+    """Mark the build complete (what `isr serve` runs next), then drop the records and
+    snapshots of builds other than the newest two complete ones and those in use."""
+    mark_complete(read_build(site.code))
+    backend = engine.store.backend
+    keep = to_keep(site.root, await backend.builds_in_use())
+    await backend.drop_builds(keep)
+    prune(site.root, keep)
 
 
 async def collect_paths(engine: Engine, report: RouteReport) -> None:

@@ -1,5 +1,6 @@
 """`isr dev`: the development server: every request renders, errors show in the browser,
-and the server restarts when the site's code or templates change."""
+and the server restarts when the site's code or templates change. It runs the live
+code, never a build's snapshot."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import uvloop
 import watchfiles
 
 from isr.cli.common import add_site
-from isr.cli.serve import serve
 from isr.errors import IsrError
+from isr.http.service import serve
 from isr.site.site import code_files, load_site
 
 DEV_CACHE = ".isr/dev-cache"  # dev renders never mix with the production cache

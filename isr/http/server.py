@@ -30,7 +30,13 @@ log = logging.getLogger("isr")
 _READ = frozenset({"GET", "HEAD"})
 
 
-class Handler:
+class Deployment:
+    """One build as the handler serves it: its engine and the endpoints on it.
+
+    A `kill -HUP` swaps the handler's deployment in one assignment; each request keeps
+    the one it started on, so requests in flight finish on the old build.
+    """
+
     def __init__(self, engine: Engine, revalidate: RevalidateEndpoint, admin: Admin) -> None:
         self.engine = engine
         self.revalidate = revalidate
@@ -38,96 +44,111 @@ class Handler:
         self.site = engine.site
         self.memory = engine.store.memory
         self.hot = {} if engine.dev else self.memory.hot  # isr dev: no HIT, every request renders
-        self.stats = admin.hub.stats
-        self.public = PublicFiles(self.site.public)
+        self.stats = engine.hub.stats
+        self.in_flight = 0  # requests past the hot path that may still call the engine
+
+
+class Handler:
+    def __init__(self, deployment: Deployment) -> None:
+        self.current = deployment
+        self.public = PublicFiles(deployment.site.public)  # the live site's, whatever the build
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+        live = self.current
         raw = request.raw_path
         query = raw.find("?")
         if query != -1:
             raw = raw[:query]
-        hit = self.hot.get(raw)
+        hit = live.hot.get(raw)
         if hit is not None and request.method in _READ:
             record, variant = hit
             now = time.time()
-            self.memory.touch(record.path)
+            live.memory.touch(record, now)
             if now < record.stale_at:
-                self.stats.hit += 1
+                live.stats.hit += 1
                 return respond(request, variant, HIT, record, now=now)
-            self.stats.stale += 1
-            self.engine.refresh_stale(record)
+            live.stats.stale += 1
+            live.engine.refresh_stale(record)
             return respond(request, variant, STALE, record, now=now)
         try:
-            return await self._dispatch(request, raw)
+            if _is_admin(raw):
+                return await live.admin(request, raw)  # not counted in flight: log streams last
+            return await self._counted(request, raw, live)
         except BadPath as exc:
             return _bad_request(str(exc), raw.startswith(DATA_PREFIX))
         except FunctionError as exc:
-            error_id = f"{self.engine.instance}::{secrets.token_hex(6)}"
+            error_id = f"{live.engine.instance}::{secrets.token_hex(6)}"
             log.warning("%s %s: %s %s (id %s)\n%s", request.method, raw, exc.code, exc, error_id, exc.detail)
-            answer = error_answer(exc, raw.startswith(("/api/", DATA_PREFIX)), error_id, self.engine.dev)
+            answer = error_answer(exc, raw.startswith(("/api/", DATA_PREFIX)), error_id, live.engine.dev)
             return respond(request, answer.variant, extra=answer.headers)
         except Exception:
             log.exception("%s %s: internal error", request.method, raw)
             return json_error(500, "INTERNAL_SERVER_ERROR", "internal server error")
 
-    async def _dispatch(self, request: web.BaseRequest, raw: str) -> web.StreamResponse:
+    async def _counted(self, request: web.BaseRequest, raw: str, live: Deployment) -> web.StreamResponse:
+        """Dispatch, counted in flight: the deployment's engine stays open until it ends."""
+        live.in_flight += 1
+        try:
+            return await self._dispatch(request, raw, live)
+        finally:
+            live.in_flight -= 1
+
+    async def _dispatch(self, request: web.BaseRequest, raw: str, live: Deployment) -> web.StreamResponse:
         if raw.startswith(DATA_PREFIX):
-            return await self._data(request, raw)
+            return await self._data(request, raw, live)
         if raw == "/_isr/revalidate":
-            return await self.revalidate(request)
-        if raw == "/_isr" or raw.startswith("/_isr/"):
-            return await self.admin(request, raw)
+            return await live.revalidate(request)
         if len(raw) > 1 and raw.endswith("/"):
             return _redirect_without_slash(request, raw)
         segments = split_path(raw)
         if request.method in _READ and (file := self.public.find(segments)):
             return web.FileResponse(file)
-        match = self.site.routes.match(segments)
+        match = live.site.routes.match(segments)
         if match is None:
-            return await self._answer(request, raw, await self.engine.not_found(join_path(segments)), False)
+            return await self._answer(request, raw, await live.engine.not_found(join_path(segments)), False, live)
         route, params = match
         if request.method not in _READ and route.kind != "API":
             return _not_allowed()
         path = join_path(segments)
         if route.cached:
-            answer = await self.engine.page(route, params, path, as_json=False)
+            answer = await live.engine.page(route, params, path, as_json=False)
         elif route.kind == "SSR":
-            answer = await self.engine.server_side(route, params, path, _request_event(request), False)
+            answer = await live.engine.server_side(route, params, path, _request_event(request), False)
         else:
-            return await self._api(request, route, params, path)
-        return await self._answer(request, raw, answer, False)
+            return await self._api(request, route, params, path, live)
+        return await self._answer(request, raw, answer, False, live)
 
-    async def _api(self, request: web.BaseRequest, route: Route, params: Params, path: str) -> web.Response:
+    async def _api(self, request: web.BaseRequest, route: Route, params: Params, path: str, live: Deployment) -> web.Response:
         event = {"method": request.method, "path": path, "params": params, **_request_event(request)}
-        event["body"] = await read_body(request, self.site.config.request_body_limit)
-        result = await self.engine.invoke(route, "api", event)
+        event["body"] = await read_body(request, live.site.config.request_body_limit)
+        result = await live.engine.invoke(route, "api", event)
         headers = CIMultiDict(result["headers"])
         headers.setdefault("Cache-Control", NO_STORE)
         return web.Response(status=result["status"], body=result["body"], headers=headers)
 
-    async def _data(self, request: web.BaseRequest, raw: str) -> web.StreamResponse:
+    async def _data(self, request: web.BaseRequest, raw: str, live: Deployment) -> web.StreamResponse:
         build, _, rest = raw[len(DATA_PREFIX) :].partition("/")
         if request.method not in _READ:
             return _not_allowed()
-        if build != self.site.build_id or not rest.endswith(".json"):
+        if build != live.site.build_id or not rest.endswith(".json"):
             return json_error(404, "NOT_FOUND", "unknown build or data URL; reload the page")
         name = rest[: -len(".json")]
         segments = [] if name == "index" else split_path("/" + name)
-        match = self.site.routes.match(segments)
+        match = live.site.routes.match(segments)
         if match is None or match[0].kind == "API":
             return json_error(404, "NOT_FOUND", "no page at this path")
         route, params = match
         path = join_path(segments)
         if route.cached:
-            answer = await self.engine.page(route, params, path, as_json=True)
+            answer = await live.engine.page(route, params, path, as_json=True)
         else:
-            answer = await self.engine.server_side(route, params, path, _request_event(request), True)
-        return await self._answer(request, raw, answer, True)
+            answer = await live.engine.server_side(route, params, path, _request_event(request), True)
+        return await self._answer(request, raw, answer, True, live)
 
-    async def _answer(self, request: web.BaseRequest, raw: str, answer: Answer, as_json: bool) -> web.Response:
+    async def _answer(self, request: web.BaseRequest, raw: str, answer: Answer, as_json: bool, live: Deployment) -> web.Response:
         if answer.record is not None:
-            self.memory.alias(raw, answer.record, as_json)
-        self.stats.count(answer.state)
+            live.memory.alias(raw, answer.record, as_json)
+        live.stats.count(answer.state)
         return respond(request, answer.variant, answer.state, answer.record, answer.headers)
 
 
@@ -154,6 +175,11 @@ def _request_event(request: web.BaseRequest) -> dict[str, Any]:
         "headers": {k.lower(): v for k, v in request.headers.items()},
         "cookies": dict(request.cookies),
     }
+
+
+def _is_admin(raw: str) -> bool:
+    """The dashboard, logs, stats and metrics: everything under /_isr/ but revalidation and data."""
+    return raw == "/_isr" or (raw.startswith("/_isr/") and raw != "/_isr/revalidate" and not raw.startswith(DATA_PREFIX))
 
 
 def _redirect_without_slash(request: web.BaseRequest, raw: str) -> web.Response:

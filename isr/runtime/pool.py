@@ -172,7 +172,7 @@ class Bundle:
     async def _spawn(self) -> Worker:
         parent, child = self.context.Pipe()
         process = self.context.Process(
-            target=main, args=(str(self.site.root), self.site.build_id, child, self.config.memory, {**os.environ, **self.environ}), daemon=True,
+            target=main, args=(str(self.site.root), str(self.site.code), self.site.build_id, child, self.config.memory, {**os.environ, **self.environ}), daemon=True,
             name=f"isr-worker-{self.config.bundle}",
         )
         await asyncio.to_thread(process.start)

@@ -48,8 +48,8 @@ class Context:
 class Renderer:
     def __init__(self, site: Site) -> None:
         self.site = site
-        if str(site.root) not in sys.path:
-            sys.path.insert(0, str(site.root))
+        if str(site.code) not in sys.path:
+            sys.path.insert(0, str(site.code))
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(site.pages)), autoescape=True, auto_reload=False
         )
@@ -87,7 +87,7 @@ class Renderer:
 
     def _import(self, file: str) -> ModuleType:
         name = "isr_pages." + file.removesuffix(".py").replace("/", ".")
-        spec = importlib.util.spec_from_file_location(name, self.site.root / file)
+        spec = importlib.util.spec_from_file_location(name, self.site.code / file)
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
         try:

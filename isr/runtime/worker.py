@@ -10,6 +10,7 @@ import asyncio
 import os
 import pickle
 import signal
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -37,16 +38,20 @@ class Reply:
     exiting: bool = False  # the worker stops after this reply
 
 
-def main(site_root: str, build_id: str, conn: Connection, memory_mb: int, environ: dict[str, str]) -> None:
+def main(site_root: str, code_root: str, build_id: str, conn: Connection, memory_mb: int, environ: dict[str, str]) -> None:
     die_with_parent()  # the forkserver, which dies with the server
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the server decides
     os.environ.clear()
     os.environ.update(environ)  # the server's, not the forkserver's snapshot of it
     load_env(Path(site_root))
     try:
-        site = load_site(site_root)
-        if site.build_id != build_id:
-            raise SiteError(f"the site changed on disk since the server started (build {build_id}, now {site.build_id}): restart it")
+        site = load_site(site_root, Path(code_root))
+        if site.build_id != build_id:  # a snapshot is never edited: only a damaged one differs
+            raise SiteError(f"the code in {code_root} is not build {build_id} (it hashes to {site.build_id})")
+        # Code from the snapshot, data from the live folder: `pages._lib…` must not resolve
+        # to the live copy, and relative paths of data files must.
+        sys.path[:] = [p for p in sys.path if p not in ("", str(site.root))]
+        os.chdir(site.root)
         renderer = Renderer(site)
     except Exception as exc:  # the server loaded this site already; report, do not hang
         conn.send_bytes(pickle.dumps(Reply(error=("FunctionFailed", f"worker cannot load the site: {exc}", ""), exiting=True)))

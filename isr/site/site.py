@@ -1,4 +1,10 @@
-"""A site folder loaded once: config, routes, build id; nothing of it is run here."""
+"""A site folder loaded once: config, routes, build id; nothing of it is run here.
+
+A site has two roots. `root` is the live folder: public/, .env, cache/, .isr/ and the
+working directory of its functions, so the data files they read stay live. `code` is
+where pages/, isr.json and the Python beside pages/ are read from: a build's snapshot
+(isr.site.builds) under `isr serve`, the live folder itself under `isr dev`.
+"""
 
 from __future__ import annotations
 
@@ -17,13 +23,14 @@ _NOT_CODE = {"cache", "public", "tests", "benchmarks", "node_modules", "data"}
 @dataclass(frozen=True)
 class Site:
     root: Path
+    code: Path
     config: SiteConfig
     routes: RouteTable
     build_id: str
 
     @property
     def pages(self) -> Path:
-        return self.root / "pages"
+        return self.code / "pages"
 
     @property
     def public(self) -> Path:
@@ -33,19 +40,29 @@ class Site:
     def not_found_file(self) -> str | None:
         """The site's 404 page, relative to the site, if it has one."""
         for name in ("pages/404.py", "pages/404.html"):
-            if (self.root / name).is_file():
+            if (self.code / name).is_file():
                 return name
         return None
 
 
-def load_site(root: str | Path) -> Site:
+def load_site(root: str | Path, code: Path | None = None) -> Site:
+    """The site in folder `root`, its code read from `code` (default: `root` itself)."""
+    path = live_root(root)
+    code = path if code is None else code.resolve()
+    if not (code / "pages").is_dir():
+        raise SiteError(f"{code} has no pages/ folder: the build's snapshot is gone; run `isr build`")
+    config = load_config(code)
+    return Site(root=path, code=code, config=config, routes=scan_routes(code, config), build_id=build_id(code))
+
+
+def live_root(root: str | Path) -> Path:
+    """The site folder, checked: it exists and has pages/."""
     path = Path(root).resolve()
     if not path.is_dir():
         raise SiteError(f"site folder not found: {root}")
     if not (path / "pages").is_dir():
         raise SiteError(f"{root} is not an isr site: it has no pages/ folder")
-    config = load_config(path)
-    return Site(root=path, config=config, routes=scan_routes(path, config), build_id=build_id(path))
+    return path
 
 
 def build_id(root: Path) -> str:

@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-# pages/_lib/content.py -> the site folder is two levels up.
-SEED = Path(__file__).resolve().parents[2] / "data" / "site.sql"
+# Relative to the working directory, which is the site folder for every function: this
+# module runs from the build's snapshot of the code, the data stays live in the site.
+SEED = Path("data") / "site.sql"
 
 Record = dict[str, Any]
 

@@ -156,8 +156,8 @@ def _refuse(refusal: Refusal, as_page: bool) -> web.Response:
 
 
 async def _form_token(request: web.BaseRequest) -> str | None:
-    """The form's token field; None for a body that is no small form (a wrong try, not a 500)."""
-    if (request.content_length or 0) > MAX_FORM:
+    """The form's token field; None for a body that is no small urlencoded form (a wrong try, not a 500)."""
+    if request.content_type != "application/x-www-form-urlencoded" or (request.content_length or 0) > MAX_FORM:
         return None
     try:
         token = (await request.post()).get("token")

@@ -209,6 +209,24 @@ def test_an_expired_tampered_or_raw_token_cookie_is_refused(live: Server) -> Non
     assert ok.status == 200, ok.describe()
 
 
+def test_an_odd_sign_in_body_is_a_wrong_try_not_an_error(own: Server) -> None:
+    bodies = {
+        "broken multipart": ("multipart/form-data; boundary=zz", b"--zz\r\ngarbage"),
+        "not UTF-8": ("application/x-www-form-urlencoded", b"token=\xff"),
+        "JSON": ("application/json", b'{"token": "%s"}' % TOKEN.encode()),
+        "too large": ("application/x-www-form-urlencoded", b"token=" + b"a" * 100_000),
+    }
+    for what, (content_type, body) in bodies.items():
+        head = (
+            f"POST /_isr/login HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n"
+            f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        status, _, reply = raw_request(own.port, head.encode() + body)
+        assert status == 401, f"{what}: {status} {reply[:300]!r}"
+        assert TRACEBACK.encode() not in reply, reply[:300]
+    assert TRACEBACK not in own.output()
+
+
 def test_repeated_wrong_tokens_get_429_and_a_session_still_works(own: Server) -> None:
     cookie = session_cookie(sign_in(own, TOKEN, PROXIED[0]))
     for n in range(FREE_FAILURES):

@@ -14,6 +14,7 @@ FREE_FAILURES of them; the throttle and the token-change tests use servers of th
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -266,6 +267,27 @@ def test_a_new_token_ends_the_sessions_a_restart_keeps(own: Server) -> None:
     own.restart()
     assert_refused(own.get("/_isr/stats", headers=cookie), "/_isr/stats", {"cookie": "of the old token"})
     assert session_cookie(sign_in(own, "a-new-token-31f0", PROXIED[0]))
+
+
+def test_a_session_is_accepted_by_every_process_of_workers(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    server = Server(logs_site(tmp_path), extra_args=("--workers", "2"))
+    server.start()
+    try:
+        cookie = {**PROXIED[0], "Cookie": session_cookie(sign_in(server, TOKEN, PROXIED[0]))}
+        instances: set[str] = set()
+
+        def both() -> bool:
+            resp = server.get("/_isr/", headers=cookie)  # a new connection: either process
+            assert resp.status == 200, resp.describe()
+            found = re.search(r"instance ([^<\s]+)", resp.text)
+            assert found, resp.text[:1500]
+            instances.add(found.group(1))
+            return len(instances) == 2
+
+        wait_for(both, timeout=10.0, interval=0.01, what="dashboards of both processes, opened by one session")
+    finally:
+        server.stop()
+        server.show_output_if_failed(request)
 
 
 def test_without_a_token_only_loopback_gets_in(tmp_path: Path, request: pytest.FixtureRequest) -> None:

@@ -117,13 +117,9 @@ class Server:
             self._log.close()
             raise BenchError(f"{name}: cannot run {shlex.join(cmd)}: {exc}") from None
 
-    def log_tail(self, lines: int = 20) -> str:
-        text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
-        return "\n".join(f"    | {line}" for line in text) or "    | (no output)"
-
     def fail(self, message: str) -> BenchError:
         return BenchError(f"{self.name}: {message}\n  its last output ({self.log_path}):\n"
-                          f"{self.log_tail()}")
+                          f"{log_tail(self.log_path)}")
 
     def wait_listening(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -159,6 +155,25 @@ class Server:
                 time.sleep(POLL_INTERVAL)
         self.proc.poll()
         self._log.close()
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    text = path.read_text(errors="replace").splitlines()[-lines:]
+    return "\n".join(f"    | {line}" for line in text) or "    | (no output)"
+
+
+def timed_command(name: str, cmd: list[str], cwd: Path, log_path: Path,
+                  env: dict[str, str] | None = None) -> float:
+    """Run `cmd` to its end, its output into `log_path`; return its wall time in seconds."""
+    log(f"{name}: {shlex.join(cmd)}")
+    started = time.perf_counter()
+    with log_path.open("wb") as out:
+        code = subprocess.run(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                              stderr=subprocess.STDOUT).returncode
+    seconds = time.perf_counter() - started
+    if code != 0:
+        raise BenchError(f"{name} exited {code}; its last output ({log_path}):\n{log_tail(log_path)}")
+    return seconds
 
 
 def _group_alive(pgid: int) -> bool:

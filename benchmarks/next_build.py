@@ -21,12 +21,11 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 from contextlib import ExitStack
 from pathlib import Path
 
 import item_site
-from harness import DEFAULT_ISR, REPO, BenchError, bench_main, log, print_table
+from harness import DEFAULT_ISR, REPO, BenchError, bench_main, log, print_table, timed_command
 
 NEXT_VERSIONS = ("16", "15")  # tried in this order
 REACT = "19"
@@ -130,25 +129,10 @@ def write_next_site(project: Path, count: int, major: str) -> None:
 # --- builds --------------------------------------------------------------------------------------
 
 
-def timed(name: str, cmd: list[str], cwd: Path, log_path: Path, env: dict[str, str]) -> float:
-    """Run `cmd`, its output into `log_path`; return its wall time in seconds."""
-    log(f"{name}: {shlex.join(cmd)}")
-    started = time.perf_counter()
-    with log_path.open("wb") as out:
-        code = subprocess.run(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                              stderr=subprocess.STDOUT).returncode
-    seconds = time.perf_counter() - started
-    if code != 0:
-        tail = log_path.read_text(errors="replace").splitlines()[-20:]
-        raise BenchError(f"{name} exited {code}; its last output ({log_path}):\n"
-                         + "\n".join(f"    | {line}" for line in tail))
-    return seconds
-
-
 def next_build(project: Path, count: int, log_path: Path) -> float:
     shutil.rmtree(project / ".next", ignore_errors=True)
-    seconds = timed("next build", [str(project / "node_modules/.bin/next"), "build"], project,
-                    log_path, {**os.environ, **NEXT_ENV})
+    seconds = timed_command("next build", [str(project / "node_modules/.bin/next"), "build"],
+                            project, log_path, {**os.environ, **NEXT_ENV})
     built = len(list((project / ".next/server/pages/item").glob("*.html")))
     if built != count:
         raise BenchError(f"next build wrote {built} item pages, not {count} (see {log_path})")
@@ -158,8 +142,8 @@ def next_build(project: Path, count: int, log_path: Path) -> float:
 def isr_build(isr: list[str], site: Path, cache: Path, log_path: Path) -> float:
     shutil.rmtree(cache, ignore_errors=True)
     shutil.rmtree(site / ".isr", ignore_errors=True)  # the build snapshots, with the cache
-    return timed("isr build", [*isr, "build", str(site), "--cache", str(cache)], REPO, log_path,
-                 dict(os.environ))
+    return timed_command("isr build", [*isr, "build", str(site), "--cache", str(cache)], REPO,
+                         log_path)
 
 
 def report(args: argparse.Namespace, version: str, rounds: list[tuple[float, float]]) -> None:

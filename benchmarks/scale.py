@@ -21,7 +21,6 @@ import json
 import os
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -34,7 +33,6 @@ from harness import (
     BENCH_DIR,
     DEFAULT_ISR,
     REPO,
-    BenchError,
     Server,
     WrkResult,
     bench_main,
@@ -48,6 +46,7 @@ from harness import (
     run_problems,
     run_wrk,
     running,
+    timed_command,
     wrk_command,
 )
 
@@ -94,17 +93,8 @@ def folder_mib(folder: Path) -> float:
 
 def run_build(isr: list[str], site: Path, cache: Path, log_path: Path, pages: int) -> Build:
     """`isr build SITE --cache CACHE`, timed by its wall clock (start-up included)."""
-    cmd = [*isr, "build", str(site), "--cache", str(cache)]
-    log(f"build: {shlex.join(cmd)}")
-    started = time.perf_counter()
-    with log_path.open("wb") as out:
-        code = subprocess.run(cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=out,
-                              stderr=subprocess.STDOUT).returncode
-    seconds = time.perf_counter() - started
-    if code != 0:
-        tail = log_path.read_text(errors="replace").splitlines()[-20:]
-        raise BenchError(f"isr build exited {code}; its last output ({log_path}):\n"
-                         + "\n".join(f"    | {line}" for line in tail))
+    seconds = timed_command("isr build", [*isr, "build", str(site), "--cache", str(cache)], REPO,
+                            log_path)
     return Build(pages, seconds, folder_mib(cache))
 
 

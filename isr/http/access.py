@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 import math
 from dataclasses import dataclass
 
@@ -18,6 +19,8 @@ from aiohttp import web
 
 from isr.http.session import Sessions, as_bytes
 from isr.http.throttle import Throttle
+
+log = logging.getLogger("isr")
 
 COOKIE = "isr_session"
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
@@ -69,6 +72,8 @@ class Gate:
         if given is not None and hmac.compare_digest(as_bytes(given), self._token):
             return None
         self.throttle.failed(client, now)
+        if wait := self.throttle.wait(client, now):  # at most once a wait per client: no log flood
+            log.warning("wrong tokens for the operator pages from %s: it waits %d s", client, math.ceil(wait))
         return WRONG
 
 

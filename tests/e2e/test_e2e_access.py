@@ -237,6 +237,7 @@ def test_repeated_wrong_tokens_get_429_and_a_session_still_works(own: Server) ->
     assert slowed.status == 429, slowed.describe()
     assert int(slowed.header("retry-after") or "0") >= 1, slowed.describe()
     assert "isr_session" not in (slowed.header("set-cookie") or ""), slowed.describe()
+    wait_for(lambda: "wrong tokens for the operator pages from 127.0.0.1" in own.output(), 5.0, what="a warning in the log")
     right = sign_in(own, TOKEN, PROXIED[0])
     assert right.status == 429, f"while slowed even the right token waits: {right.describe()}"
     bearer = own.get("/_isr/stats", headers={**PROXIED[0], "Authorization": f"Bearer {TOKEN}"})

@@ -39,7 +39,11 @@ T = TypeVar("T")
 DATABASE = "isr-cache.sqlite3"
 READ_THREADS = 2  # reads of records that are not in memory; SQLite releases the GIL meanwhile
 PAGE_CACHE_KB = 4096  # per connection: the OS page cache holds the rest, outside our RSS
-EVICT_TO = 0.9  # past the disk bound, evict down to this share of it
+# The database's pages may take this share of the disk bound; the write-ahead log takes
+# the rest (checkpointed at a sixteenth, truncated to an eighth). Past it, records are
+# evicted down to EVICT_TO.
+DATA_SHARE = 0.8
+EVICT_TO = 0.7
 EVICT_BATCH = 64  # records deleted per eviction step
 CHANGES_KEPT_S = 600.0  # how long other processes can fall behind before they resync
 PRUNE_EVERY = 256  # writes between two prunings of the change log
@@ -96,8 +100,8 @@ class DiskBackend:
             db.execute("PRAGMA synchronous=NORMAL")  # WAL: atomic and consistent; durable to the last checkpoint
             db.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KB}")
             db.execute("PRAGMA mmap_size=0")
-            db.execute(f"PRAGMA journal_size_limit={max(self.size_limit // 4, 2**20)}")
-            db.execute(f"PRAGMA wal_autocheckpoint={max(min(self.size_limit // 4096 // 8, 1000), 16)}")
+            db.execute(f"PRAGMA journal_size_limit={self.size_limit // 8}")
+            db.execute(f"PRAGMA wal_autocheckpoint={max(min(self.size_limit // 16 // 4096, 1000), 8)}")
             self._local.db = db
             with self._lock:
                 self._connections.append(db)
@@ -165,7 +169,7 @@ class DiskBackend:
 
     def _evict(self, db: sqlite3.Connection) -> None:
         """Past the disk bound, delete the least recently used records (nothing else)."""
-        if _used_bytes(db) <= self.size_limit:
+        if _used_bytes(db) <= self.size_limit * DATA_SHARE:
             return
         while _used_bytes(db) > self.size_limit * EVICT_TO:
             victims = db.execute("SELECT rowid, build, path, tags FROM records ORDER BY used LIMIT ?", (EVICT_BATCH,)).fetchall()

@@ -1,0 +1,79 @@
+"""Cache bounds under a crawler: any number of junk paths keeps memory and disk within
+`--cache-memory` and `--cache-disk`, and an evicted page is generated again on its next
+request (issue 8, items 1 and 6)."""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from collections import Counter
+from pathlib import Path
+
+from e2e_support import Server, Site
+
+JUNK_PATHS = 5_000
+CONNECTIONS = 8
+MEMORY = 8 * 2**20  # --cache-memory 8mb
+DISK = 4 * 2**20  # --cache-disk 4mb
+RSS_OVERHEAD = 100 * 2**20  # what the server may take beyond its memory bound
+DISK_SLACK = 1.0  # the bound holds the database and its write-ahead log
+
+
+def crawl(server: Server, paths: list[str]) -> Counter[int]:
+    """GET every path over a few keep-alive connections; the statuses seen."""
+    statuses: Counter[int] = Counter()
+    lock = threading.Lock()
+
+    def worker(share: list[str]) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        for path in share:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            response.read()
+            with lock:
+                statuses[response.status] += 1
+        conn.close()
+
+    threads = [threading.Thread(target=worker, args=(paths[i::CONNECTIONS],)) for i in range(CONNECTIONS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return statuses
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for pid {pid}")
+
+
+def disk_bytes(cache: Path) -> int:
+    return sum(f.stat().st_size for f in cache.iterdir() if f.is_file())
+
+
+def test_junk_paths_keep_memory_and_disk_bounded_and_evicted_pages_regenerate(tmp_path: Path) -> None:
+    site = Site.copy("scale", tmp_path)
+    server = Server(site, extra_args=("--cache-memory", "8mb", "--cache-disk", "4mb")).start()
+    try:
+        first = server.get("/junk/first/page")
+        assert first.status == 200 and first.cache == "MISS" and "NAME=[first/page]" in first.text
+        assert server.get("/junk/first/page").cache == "HIT"
+
+        statuses = crawl(server, [f"/junk/crawler/{n}/x{n * 7919 % 10007}" for n in range(JUNK_PATHS)])
+
+        assert statuses == Counter({200: JUNK_PATHS})
+        assert disk_bytes(site.cache) <= DISK * DISK_SLACK, f"cache folder holds {disk_bytes(site.cache)} bytes"
+        assert server.proc is not None
+        assert rss_bytes(server.proc.pid) <= MEMORY + RSS_OVERHEAD
+        stats = server.get("/_isr/stats").json()["cache"]
+        assert stats["memory_bytes"] <= MEMORY
+        assert stats["records"] < JUNK_PATHS  # the disk bound evicted most of them
+
+        again = server.get("/junk/first/page")  # the least recently used: long evicted
+        assert again.status == 200 and again.cache == "MISS" and "NAME=[first/page]" in again.text
+        assert again.generation != first.generation
+        assert server.get("/junk/first/page").cache == "HIT"
+    finally:
+        server.stop()

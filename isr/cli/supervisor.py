@@ -79,7 +79,7 @@ class Supervisor:
             _say(f"server {slot.number} could not start; stopping")
             self.stopping, self.code = signal.SIGTERM, 1
             return
-        slot.backoff = 0.0 if lived >= STABLE_S else min(BACKOFF_MAX_S, max(BACKOFF_FIRST_S, slot.backoff * 2))
+        slot.backoff = backoff(slot.backoff, lived)
         slot.due = now + slot.backoff
         _say(f"server {slot.number} {_death(code)} after {lived:.1f} s; starting it again in {slot.backoff:g} s")
 
@@ -106,6 +106,13 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 slot.process.kill()
                 slot.process.wait()
+
+
+def backoff(previous: float, lived: float) -> float:
+    """Seconds to wait before starting a server that died after `lived` seconds again."""
+    if lived >= STABLE_S:
+        return 0.0  # not a crash loop: at once, as gunicorn does
+    return min(BACKOFF_MAX_S, max(BACKOFF_FIRST_S, previous * 2))
 
 
 def _death(code: int) -> str:

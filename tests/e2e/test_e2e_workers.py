@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from e2e_support import Server, Site, concurrently, wait_for
 
 TOKEN = "workers-e2e-token"
@@ -92,3 +92,70 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return False
+
+
+def servers_of(supervisor: Server) -> set[int]:
+    assert supervisor.proc is not None
+    return {p for p in children(supervisor.proc.pid) if _is_server(p)}
+
+
+def _is_server(pid: int) -> bool:
+    try:
+        return b"--supervised" in Path(f"/proc/{pid}/cmdline").read_bytes() and not _zombie(pid)
+    except OSError:
+        return False
+
+
+def test_a_killed_server_is_started_again_while_the_others_serve(workers: Server) -> None:
+    before = servers_of(workers)
+    assert len(before) == 2
+    victim = min(before)
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: not _is_server(victim), 10, what="the killed server to be gone")
+    for _ in range(20):  # the other one answers everything meanwhile
+        assert workers.page("/about").status == 200
+    restarted = wait_for(lambda: (servers_of(workers) - before) or None, 15, what="a new server process")
+    assert len(servers_of(workers)) == 2 and victim not in servers_of(workers)
+    wait_for(lambda: "started again" in workers.output(), 10, what="the restart to be logged")
+    assert "killed by SIGKILL" in workers.output()
+    assert len(restarted) == 1
+    wait_for(lambda: workers.output().count("isr: serving") == 3, 15, what="the new server to listen")
+    for _ in range(20):
+        assert workers.page("/about").status == 200
+
+
+def test_hup_switches_every_server_to_the_new_build(workers: Server, site: Site) -> None:
+    assert "ABOUT-PAGE" in workers.page("/about").text
+    about = site.pages / "about.html"
+    about.write_text(about.read_text().replace("ABOUT-PAGE", "ABOUT-PAGE-HUP-ALL"))
+    for name in ("moved.py", "moved.html", "moved_perm.py", "moved_perm.html"):  # a redirect fails a build
+        (site.pages / name).unlink()
+    proc = site.cli("build", str(site.root), "--cache", str(site.cache))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert workers.proc is not None
+    os.kill(workers.proc.pid, signal.SIGHUP)
+
+    def everywhere() -> bool:
+        return all("ABOUT-PAGE-HUP-ALL" in workers.page("/about").text for _ in range(10))
+
+    wait_for(everywhere, 15, what="every server to serve the new build")
+    wait_for(lambda: workers.output().count("now serving build") == 2, 10, what="both servers to log the switch")
+
+
+def test_sigterm_stops_every_server(workers: Server) -> None:
+    assert workers.proc is not None
+    family = children(workers.proc.pid)
+    workers.proc.send_signal(signal.SIGTERM)
+    assert workers.proc.wait(15) == 0
+    wait_for(lambda: not any(Path(f"/proc/{p}").exists() and not _zombie(p) for p in family), 10, what="every process to exit")
+
+
+def test_a_taken_port_stops_the_supervisor(site: Site) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = site.cli("serve", str(site.root), "--port", str(port), "--workers", "2", "--cache", str(site.cache), timeout=30)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -9,8 +9,12 @@ from urllib.parse import parse_qs
 import orjson
 
 from isr.errors import BadRequestBody
+from isr.runtime import capture
 
 JSON_TYPES = ("application/json", "application/ld+json")
+# The server frames every response itself; a function's value for one of these would
+# contradict the body it sends (a client waiting for bytes that never come).
+SERVER_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade"})
 
 
 class Request:
@@ -43,6 +47,14 @@ def parse_body(raw: bytes, content_type: str) -> Any:
     return raw
 
 
+def server_owned(name: str) -> bool:
+    """True (and a line in the invocation's log) for a framing or hop-by-hop header, which is dropped."""
+    if name.lower() not in SERVER_HEADERS:
+        return False
+    capture.note(f"isr: header {name!r} dropped: framing and hop-by-hop headers are set by the server")
+    return True
+
+
 def check_header(name: str, value: str) -> None:
     """A header a function sets may not carry line breaks (response splitting) or NUL."""
     if not name or any(c in name for c in "\r\n\0: ") or any(c in value for c in "\r\n\0"):
@@ -69,6 +81,8 @@ class Response:
 
     def set_header(self, name: str, value: str) -> Response:
         check_header(name, str(value))
+        if server_owned(name):
+            return self
         self.headers = [(k, v) for k, v in self.headers if k.lower() != name.lower()]
         self.headers.append((name, str(value)))
         return self

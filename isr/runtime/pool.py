@@ -13,12 +13,14 @@ import multiprocessing
 import os
 import pickle
 import signal
+import struct
 from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
 
 from isr.errors import FunctionError, FunctionFailed, FunctionTimeout, Throttled
+from isr.runtime.containment import Reaper, kill_group, kill_tree
 from isr.runtime.invocation import Invocation, Result
 from isr.runtime.limits import CpuGroups, peak_memory_mb
 from isr.runtime.worker import Reply, error_of, main
@@ -31,6 +33,8 @@ QUEUE_PER_WORKER = 8  # invocations that may wait per worker slot before FUNCTIO
 START_TIMEOUT_S = 30.0  # a worker that is not ready by then has failed to start
 STOP_TIMEOUT_S = 2.0
 PIPE_BUFFER = 65_536  # bytes a pipe takes without blocking the writer (Linux default)
+LARGE_READ = 2**20  # most bytes read from a worker per wake-up
+LARGE_MESSAGE = 2**20  # a message this large is unpickled off the event loop
 
 
 class WorkerDied(FunctionFailed):
@@ -45,6 +49,7 @@ class Worker:
     def __init__(self, process: BaseProcess, conn: Connection) -> None:
         self.process = process
         self.conn = conn
+        self._buffer = bytearray()  # bytes read from the worker, not yet a whole message
 
     async def call(self, invocation: Invocation | None, timeout: float) -> tuple[Reply, list[str]]:
         """Send an invocation (None: just wait for the start-up reply); its reply and printed lines.
@@ -76,24 +81,68 @@ class Worker:
             raise IdleWorkerDied(f"{invocation.file}: its worker died while idle") from None
 
     async def _receive(self, deadline: float, what: str, timeout: float) -> Reply | str:
-        """The next message: a printed line, or the reply."""
-        loop = asyncio.get_running_loop()
-        readable: asyncio.Future[None] = loop.create_future()
-        loop.add_reader(self.conn.fileno(), _resolve, readable)
-        try:
-            await asyncio.wait_for(readable, deadline - loop.time())
-        except TimeoutError:
-            raise FunctionTimeout(f"{what} ran past its maxDuration of {timeout:g} s") from None
-        finally:
-            loop.remove_reader(self.conn.fileno())
-            # The loop made the pipe non-blocking; a message longer than one read must
-            # be read whole, and the worker is writing it right now.
-            os.set_blocking(self.conn.fileno(), True)
-        try:
-            message: Reply | str = pickle.loads(self.conn.recv_bytes())
-        except (EOFError, OSError):
-            raise WorkerDied(await self._death(what)) from None
+        """The next message: a printed line, or the reply.
+
+        Read as it arrives, one read per wake-up, never with a blocking recv: a large
+        reply, or a worker that stalls halfway through one, holds up only this invocation.
+        """
+        while (data := self._take()) is None:
+            await self._readable(deadline, what, timeout)
+            try:
+                chunk = os.read(self.conn.fileno(), self._read_size())
+            except BlockingIOError:
+                continue
+            except OSError:
+                chunk = b""
+            if not chunk:
+                raise WorkerDied(await self._death(what))
+            self._buffer += chunk
+        if len(data) > LARGE_MESSAGE:
+            message: Reply | str = await asyncio.to_thread(pickle.loads, data)
+        else:
+            message = pickle.loads(data)
         return message
+
+    async def _readable(self, deadline: float, what: str, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        fd = self.conn.fileno()
+        ready: asyncio.Future[bool] = loop.create_future()
+        loop.add_reader(fd, _resolve, ready, True)
+        timer = loop.call_at(deadline, _resolve, ready, False)
+        try:
+            readable = await ready
+        finally:
+            timer.cancel()
+            loop.remove_reader(fd)
+        if not readable:
+            raise FunctionTimeout(f"{what} ran past its maxDuration of {timeout:g} s")
+
+    def _take(self) -> bytes | None:
+        """One whole message off the buffer, in multiprocessing.Connection's framing."""
+        size, start = self._frame()
+        if size < 0 or len(self._buffer) < start + size:
+            return None
+        data = bytes(self._buffer[start : start + size])
+        del self._buffer[: start + size]
+        return data
+
+    def _frame(self) -> tuple[int, int]:
+        """(body size, header size) of the buffered message; size -1 while the header is incomplete."""
+        buffer = self._buffer
+        if len(buffer) < 4:
+            return -1, 0
+        (size,) = struct.unpack_from("!i", buffer)
+        if size != -1:
+            return size, 4
+        if len(buffer) < 12:
+            return -1, 0
+        (size,) = struct.unpack_from("!Q", buffer, 4)  # a message of 2 GiB or more
+        return size, 12
+
+    def _read_size(self) -> int:
+        """A pipe's worth, or more while a large message is coming (fewer wake-ups)."""
+        size, start = self._frame()
+        return max(PIPE_BUFFER, min(start + size - len(self._buffer), LARGE_READ))
 
     async def _death(self, what: str) -> str:
         await asyncio.to_thread(self.process.join, 1)
@@ -104,27 +153,37 @@ class Worker:
             return f"{what}: its process was killed by {name}{oom}"
         return f"{what}: its process exited with code {code}"
 
-    async def stop(self, kill: bool = False) -> None:
-        """End the process and reap it, off the event loop."""
-        if kill and self.process.is_alive():
+    async def stop(self) -> None:
+        """End the process and everything the function started, and reap it, off the event loop.
+
+        A worker has nothing to finish when it is stopped (idle, stuck or failed), so
+        it is killed, not asked: a graceful exit would orphan what its functions started.
+        """
+        pid = self.process.pid
+        if pid is not None:
+            if self.process.is_alive():
+                await asyncio.to_thread(kill_tree, pid)
+            else:  # its pid may be someone else's now; its group is still its own
+                kill_group(pid)
+        if self.process.is_alive():  # killed before it led its own group
             self.process.kill()
-        self.conn.close()  # a waiting worker reads EOF and exits
+        self.conn.close()
         await asyncio.to_thread(self.process.join, STOP_TIMEOUT_S)
-        if self.process.is_alive():
-            self.process.kill()
-            await asyncio.to_thread(self.process.join)
 
 
-def _resolve(future: asyncio.Future[None]) -> None:
+def _resolve(future: asyncio.Future[bool], value: bool) -> None:
     if not future.done():
-        future.set_result(None)
+        future.set_result(value)
 
 
 class Bundle:
     """The worker processes of one function configuration, started on demand."""
 
-    def __init__(self, site: Site, config: FunctionConfig, context: ForkServerContext, cpu: CpuGroups, environ: dict[str, str]) -> None:
+    def __init__(
+        self, site: Site, config: FunctionConfig, context: ForkServerContext, cpu: CpuGroups, reaper: Reaper, environ: dict[str, str]
+    ) -> None:
         self.site = site
+        self.reaper = reaper
         self.environ = environ
         self.config = config
         self.context = context
@@ -155,12 +214,12 @@ class Bundle:
                 reply, lines = await worker.call(invocation, invocation.limits.max_duration)
                 break
             except IdleWorkerDied:
-                await self._discard(worker, kill=True)  # and hand the invocation to another
+                await self._discard(worker)  # and hand the invocation to another
             except BaseException:  # timeout, death, cancellation: this worker's state is unknown
-                await self._discard(worker, kill=True)
+                await self._discard(worker)
                 raise
         if reply.exiting:
-            await self._discard(worker, kill=False)
+            await self._discard(worker)
         else:
             self._idle.append(worker)
         error = error_of(reply)
@@ -180,27 +239,29 @@ class Bundle:
         worker = Worker(process, parent)
         self._all.add(worker)
         if process.pid is not None:
+            self.reaper.watch(process.pid)
             self.cpu.place(process.pid, self.config.memory)
         try:
             ready, _ = await worker.call(None, START_TIMEOUT_S)
         except FunctionError:
-            await self._discard(worker, kill=True)
+            await self._discard(worker)
             raise
         if ready.error is not None:
-            await self._discard(worker, kill=True)
+            await self._discard(worker)
             raise FunctionFailed(ready.error[1])
         return worker
 
-    async def _discard(self, worker: Worker, kill: bool) -> None:
+    async def _discard(self, worker: Worker) -> None:
         self._all.discard(worker)
         pid = worker.process.pid
-        await worker.stop(kill=kill)
+        await worker.stop()
         if pid is not None:
+            self.reaper.forget(pid)
             self.cpu.remove(pid)
 
     async def close(self) -> None:
         self._idle.clear()
-        await asyncio.gather(*(self._discard(w, kill=False) for w in list(self._all)))
+        await asyncio.gather(*(self._discard(w) for w in list(self._all)))
 
     def prewarm(self) -> asyncio.Task[None]:
         """Start one worker ahead of the first request (in a slot: never one too many)."""
@@ -225,13 +286,14 @@ class WorkerInvoker:
         self.context.set_forkserver_preload(["isr.runtime.preload"])
         forkserver.ensure_running()  # from this (the main) thread: see isr.runtime.preload
         self.cpu = CpuGroups()
+        self.reaper = Reaper()
         self._bundles: dict[FunctionConfig, Bundle] = {}
         self._warming: list[asyncio.Task[None]] = []
 
     def bundle(self, config: FunctionConfig) -> Bundle:
         bundle = self._bundles.get(config)
         if bundle is None:
-            bundle = self._bundles[config] = Bundle(self.site, config, self.context, self.cpu, self.environ)
+            bundle = self._bundles[config] = Bundle(self.site, config, self.context, self.cpu, self.reaper, self.environ)
         return bundle
 
     def prewarm(self) -> None:
@@ -246,5 +308,6 @@ class WorkerInvoker:
             task.cancel()
         await asyncio.gather(*(b.close() for b in self._bundles.values()))
         self.cpu.close()
+        self.reaper.close()
 
 

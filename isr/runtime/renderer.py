@@ -132,7 +132,7 @@ class Renderer:
         else:
             outcome, props = "page", result["props"]
             payload = dump_data({"props": props, **common})
-            page = self.render_template(route, {**props, "params": params, "path": path, "fallback": False})
+            page = self.render_template(route, template_variables(path, params, False, props))
             html = variant(200, HTML_TYPE, embed(page, payload))
             json = variant(200, JSON_TYPE, payload)
         self._check_size(route, html.bodies["identity"])
@@ -155,7 +155,7 @@ class Renderer:
         return template.render(variables).encode()
 
     def fallback_html(self, route: Route, path: str, params: dict[str, Any]) -> bytes:
-        page = self.render_template(route, {"params": params, "path": path, "fallback": True})
+        page = self.render_template(route, template_variables(path, params, True))
         url = orjson.dumps(data_path(self.site.build_id, path)).decode().replace("<", "\\u003c")
         return embed(page, (_FALLBACK_SCRIPT % url).encode(), "__ISR_FALLBACK__", "text/javascript")
 
@@ -164,7 +164,8 @@ class Renderer:
         if name is None:
             return _DEFAULT_404
         try:
-            return self.env.get_template(name.removeprefix("pages/").replace(".py", ".html")).render(path=path).encode()
+            template = self.env.get_template(name.removeprefix("pages/").replace(".py", ".html"))
+            return template.render(template_variables(path, {}, False)).encode()
         except jinja2.TemplateNotFound:
             raise FunctionFailed(f"{name}: its template {name.replace('.py', '.html')} is missing") from None
 
@@ -172,7 +173,8 @@ class Renderer:
         ctx = Context(event["params"], event["path"], event["query"], event["headers"], event["cookies"])
         result = _check_result(await _call(self.module(route.file).get_server_side_props, ctx), route.file, ssr=True)
         record = self._record(route, event["path"], event["params"], result, False, best=False)
-        return {"html": record.html, "data": record.data, "headers": result.get("headers", {})}
+        headers = {k: v for k, v in result.get("headers", {}).items() if not api.server_owned(k)}
+        return {"html": record.html, "data": record.data, "headers": headers}
 
 
     async def api(self, route: Route, event: dict[str, Any]) -> dict[str, Any]:
@@ -182,6 +184,12 @@ class Renderer:
             raise NoResponse(f"{route.file}: handler returned without sending a response")
         self._check_size(route, response.body)
         return {"status": response.status_code, "headers": response.headers, "body": response.body}
+
+
+def template_variables(path: str, params: dict[str, Any], fallback: bool, props: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The engine's values as `isr.*`, and as plain names unless a prop has that name (props win)."""
+    engine = {"path": path, "params": params, "fallback": fallback}
+    return {**engine, "isr": engine, **(props or {})}
 
 
 async def _call(function: Any, *args: Any) -> Any:

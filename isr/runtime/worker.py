@@ -23,6 +23,7 @@ from dotenv import dotenv_values
 
 from isr.errors import FunctionError, FunctionFailed, SiteError
 from isr.runtime import capture
+from isr.runtime.containment import lead_own_group
 from isr.runtime.invocation import Invocation
 from isr.runtime.limits import die_with_parent, limit_memory, peak_memory_mb
 from isr.runtime.renderer import Renderer
@@ -40,6 +41,7 @@ class Reply:
 
 def main(site_root: str, code_root: str, build_id: str, conn: Connection, memory_mb: int, environ: dict[str, str]) -> None:
     die_with_parent()  # the forkserver, which dies with the server
+    lead_own_group()  # what the function starts is killed with this worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the server decides
     os.environ.clear()
     os.environ.update(environ)  # the server's, not the forkserver's snapshot of it
@@ -76,6 +78,15 @@ def main(site_root: str, code_root: str, build_id: str, conn: Connection, memory
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
             conn.send_bytes(pickle.dumps(Reply(error=("FunctionFailed", f"{invocation.file}: result cannot be sent: {exc}", ""))))
         if reply.exiting:
+            _wait_for_close(conn)  # alive, so the parent can find and kill what the function started
+            return
+
+
+def _wait_for_close(conn: Connection) -> None:
+    while True:
+        try:
+            conn.recv_bytes()
+        except Exception:  # EOF, or out of memory: the parent is killing us anyway
             return
 
 

@@ -1,0 +1,2 @@
+async def handler(request, response):
+    response.json({"ok": True})

@@ -27,6 +27,8 @@ log = logging.getLogger("isr")
 Job = Callable[[], Awaitable[tuple[Record, bytes]]]
 LEASE_MARGIN_S = 30.0  # a lease outlives its function's maxDuration by this much (queueing for a worker)
 LEASE_POLL_S = 0.05
+TRACKED_PATHS = 10_000  # per-path back-off and elsewhere entries before expired ones are pruned
+FORGET_FAILURE_S = 60.0  # a failed path nobody asked for since is forgotten (its back-off restarts)
 
 
 class Scheduler:
@@ -90,6 +92,7 @@ class Scheduler:
         return True
 
     def _start(self, path: str, job: Job, max_duration: float, wait: bool, exclusive: bool = False) -> asyncio.Task[Record | None]:
+        self._prune()
         task = asyncio.create_task(self._run(path, job, max_duration, wait, exclusive))
         self._running[path] = task
         task.add_done_callback(lambda t: self._finished(path, t, background=not wait))
@@ -126,15 +129,31 @@ class Scheduler:
                 return fresh  # another process regenerated it while this one held the stale copy
             record, raw = await job()
             record = await self.store.save(record, raw)
-        except FunctionError:
+        except Exception:  # the function failed, or the cache could not store its result
             count = self._failures.get(path, (0, 0.0))[0] + 1
             self._failures[path] = (count, time.monotonic() + backoff_delay(count))
             raise
         finally:
             if token is not None:
-                await asyncio.shield(self.store.release_lease(path, token))
+                await asyncio.shield(self._release(path, token))
         self._failures.pop(path, None)
         return record
+
+    async def _release(self, path: str, token: str) -> None:
+        """Give the lease back; a failure here is logged, never raised over the generation's own outcome
+        (the lease lapses by itself)."""
+        try:
+            await self.store.release_lease(path, token)
+        except Exception:
+            log.exception("cannot release the lease of %s", path)
+
+    def _prune(self) -> None:
+        """Keep per-path bookkeeping bounded under any number of distinct paths (crawlers)."""
+        now = time.monotonic()
+        if len(self._elsewhere) > TRACKED_PATHS:
+            self._elsewhere = {path: until for path, until in self._elsewhere.items() if until > now}
+        if len(self._failures) > TRACKED_PATHS:
+            self._failures = {path: f for path, f in self._failures.items() if f[1] > now - FORGET_FAILURE_S}
 
     async def _stored_fresh(self, path: str) -> Record | None:
         """The stored generation of a path, if it is fresh (read under the lease)."""

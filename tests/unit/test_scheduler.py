@@ -9,7 +9,7 @@ from isr.cache.record import Record
 from isr.cache.store import RecordStore
 from isr.engine.freshness import backoff_delay
 from isr.engine.scheduler import Scheduler
-from isr.errors import FunctionFailed
+from isr.errors import CacheError, FunctionFailed
 
 from cache_support import backend, memory, record
 
@@ -93,3 +93,35 @@ async def test_revalidation_ignores_back_off(tmp_path: Path) -> None:
     job.fail = False
     assert (await scheduler.revalidate("/p", job, 5)).generation == "g2"
     assert not scheduler.backing_off("/p")
+
+
+class BrokenStore(RecordStore):
+    """A cache that cannot write (disk full, database locked) nor give leases back."""
+
+    async def save(self, record: Record, raw: bytes) -> Record:
+        raise CacheError("disk full")
+
+    async def release_lease(self, path: str, token: str) -> None:
+        raise CacheError("database is locked")
+
+
+async def test_a_failed_cache_write_backs_off_and_keeps_its_own_error(tmp_path: Path) -> None:
+    scheduler, job = Scheduler(BrokenStore(backend(tmp_path), "b1", memory())), Job(delay=0)
+    with pytest.raises(CacheError, match="disk full"):  # not the release's "database is locked"
+        await scheduler.generate("/p", job, 5)
+    assert scheduler.backing_off("/p")
+    for _ in range(5):
+        scheduler.refresh("/p", job, 5)  # STALE requests meanwhile run nothing
+    await scheduler.drain()
+    assert job.calls == 1
+
+
+async def test_bookkeeping_of_many_paths_is_pruned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("isr.engine.scheduler.TRACKED_PATHS", 10)
+    monkeypatch.setattr("isr.engine.scheduler.FORGET_FAILURE_S", 0.0)
+    monkeypatch.setattr("isr.engine.scheduler.backoff_delay", lambda failures: 0.0)
+    scheduler, job = Scheduler(store(tmp_path)), Job(fail=True, delay=0)
+    for n in range(50):
+        with pytest.raises(FunctionFailed):
+            await scheduler.generate(f"/junk/{n}", job, 5)
+    assert len(scheduler._failures) <= 11

@@ -1,0 +1,180 @@
+"""The in-process LRU: bounded in the bytes Python really holds, generations only move forward."""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+
+from isr.cache.memory import ALIAS_OVERHEAD, ALIASES_PER_PATH, TAG_OVERHEAD, TOUCH_EVERY_S, MemoryCache
+
+from cache_support import memory, page_record, record
+
+
+def test_bytes_match_what_python_allocates() -> None:
+    """2,000 pages of 0 B, 3 KB and 12 KB (with br and gzip variants), their tags and two
+    hot-path aliases each: `bytes` is within 15 % of the traced growth of the heap."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        cache = MemoryCache(10**10)
+        for n in range(2_000):
+            held = page_record(n, (0, 3_000, 12_000)[n % 3])
+            cache.put(held)
+            cache.alias(held.path, held, is_json=False)
+            cache.alias(f"/_isr/data/b1{held.path}.json", held, is_json=True)
+        del held
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    print(f"memory.bytes {cache.bytes:,} for {grown:,} bytes traced ({cache.bytes / grown:.3f})")
+    assert set(cache.get("/blog/post-2").html.bodies) == {"identity", "br", "gzip"}  # type: ignore[union-attr]
+    assert set(cache.get("/blog/post-1").html.bodies) == {"identity", "br", "gzip"}  # type: ignore[union-attr]
+    assert 0.85 * grown <= cache.bytes <= 1.15 * grown
+
+
+def test_aliases_and_tag_entries_are_counted_and_uncounted() -> None:
+    cache = memory()
+    first = record("/a", "g1", tags=("x", "y"))
+    cache.put(first)
+    assert cache.bytes == first.size + 2 * TAG_OVERHEAD
+    cache.alias("/a", first, is_json=False)
+    cache.alias("/a", first, is_json=False)  # known already
+    cache.alias("/%61", first, is_json=False)
+    assert cache.bytes == first.size + 2 * TAG_OVERHEAD + 2 * ALIAS_OVERHEAD + len("/a") + len("/%61")
+    cache.alias("/b", record("/b", "g1"), is_json=False)  # a record not held gets no alias
+    assert "/b" not in cache.hot
+    newer = record("/a", "g2", b"longer body", tags=("y",))
+    cache.put(newer)  # the aliases stay, now naming the newer record
+    assert cache.bytes == newer.size + TAG_OVERHEAD + 2 * ALIAS_OVERHEAD + len("/a") + len("/%61")
+    cache.drop("/a")
+    assert cache.bytes == 0 and cache.hot == {} and cache.with_tag("y") == []
+
+
+def test_aliases_per_path_are_bounded() -> None:
+    cache = memory()
+    held = record("/a", "g1")
+    cache.put(held)
+    for n in range(ALIASES_PER_PATH + 5):
+        cache.alias(f"/a?{n}", held, is_json=False)
+    assert len(cache.hot) == ALIASES_PER_PATH
+    assert cache.bytes == held.size + sum(ALIAS_OVERHEAD + len(f"/a?{n}") for n in range(ALIASES_PER_PATH))
+
+
+def test_clear_uncounts_everything() -> None:
+    cache = memory()
+    for n in range(50):
+        held = record(f"/{n}", "g1", b"body" * n, tags=("all", f"own-{n}"))
+        cache.put(held)
+        cache.alias(f"/{n}", held, is_json=n % 2 == 0)
+    cache.clear()
+    assert (cache.bytes, len(cache), cache.hot, cache.with_tag("all")) == (0, 0, {}, [])
+
+
+def test_eviction_keeps_the_bound_and_drops_the_least_recently_used() -> None:
+    one = record("/x", "g1").size
+    cache = memory(max_bytes=5 * one)
+    held = {path: record(path, "g1") for path in ("/a", "/b", "/c", "/d", "/e", "/f", "/g")}
+    for path in ("/a", "/b", "/c", "/d", "/e"):
+        cache.put(held[path])
+    assert len(cache) == 5 and cache.bytes == 5 * one
+    cache.get("/a")  # used: most recent now
+    cache.touch(held["/b"], now=0.0)  # served: most recent now
+    cache.peek("/c")  # looked at, not used
+    cache.put(held["/f"])
+    assert cache.bytes <= cache.max_bytes and cache.peek("/c") is None
+    cache.put(held["/g"])
+    assert cache.bytes <= cache.max_bytes and cache.peek("/d") is None
+    assert {path for path in held if cache.peek(path) is not None} == {"/e", "/a", "/b", "/f", "/g"}
+
+
+def test_an_evicted_record_takes_its_aliases_and_tag_entries_along() -> None:
+    first = record("/a", "g1", b"a" * 500, tags=("t",))
+    cache = memory(max_bytes=2 * first.size + 2 * TAG_OVERHEAD + ALIAS_OVERHEAD + 10)
+    cache.put(first)
+    cache.alias("/a", first, is_json=False)
+    cache.put(record("/b", "g1", b"b" * 500, tags=("t",)))
+    cache.put(record("/c", "g1", b"c" * 500, tags=("t",)))
+    assert cache.peek("/a") is None and "/a" not in cache.hot
+    assert sorted(r.path for r in cache.with_tag("t")) == ["/b", "/c"]
+    assert cache.bytes == sum(r.size + TAG_OVERHEAD for r in cache.with_tag("t"))
+
+
+def test_an_alias_keeps_the_memory_within_its_bound() -> None:
+    """Aliases are counted in `bytes`, so adding them must evict like a put does."""
+    one = record("/x", "g1").size
+    cache = memory(max_bytes=10 * one)
+    held = [record(f"/{n}", "g1") for n in range(10)]
+    for each in held:
+        cache.put(each)
+    for each in held:
+        for n in range(ALIASES_PER_PATH):
+            cache.alias(f"{each.path}?{n}", each, is_json=False)
+    assert cache.bytes <= cache.max_bytes
+
+
+def test_an_older_generation_never_replaces_a_newer_one() -> None:
+    cache = memory()
+    newer = record("/a", "g2")
+    cache.put(newer)
+    cache.put(record("/a", "g1"))
+    assert cache.get("/a") is newer
+    reread = record("/a", "g1")
+    cache.put(reread, newer_only=False)  # the backend's record replaces whatever memory held
+    assert cache.get("/a") is reread and cache.bytes == reread.size
+
+
+def test_a_put_of_the_same_generation_only_lowers_stale_at() -> None:
+    cache = memory()
+    held = record("/a", "g1", started_at=1.0, revalidate=60)
+    cache.put(held)
+    bytes_held = cache.bytes
+    expired = record("/a", "g1", b"other", started_at=1.0)
+    expired.expire()
+    cache.put(expired)
+    assert cache.get("/a") is held and held.stale_at == 0.0 and cache.bytes == bytes_held
+    cache.put(record("/a", "g1", started_at=1.0, revalidate=600))
+    assert cache.get("/a") is held and held.stale_at == 0.0
+
+
+def test_hot_aliases_follow_a_replaced_record() -> None:
+    cache = memory()
+    first = record("/a", "g1", b"<p>1</p>", data=b'{"n": 1}')
+    cache.put(first)
+    cache.alias("/a", first, is_json=False)
+    cache.alias("/_isr/data/b1/a.json", first, is_json=True)
+    newer = record("/a", "g2", b"<p>2</p>", data=b'{"n": 2}')
+    cache.put(newer)
+    assert cache.hot["/a"] == (newer, newer.html)
+    assert cache.hot["/_isr/data/b1/a.json"] == (newer, newer.data)
+    cache.put(record("/a", "g0"))  # refused: the aliases keep naming the newer record
+    assert cache.hot["/a"][0] is newer
+
+
+def test_touch_reports_a_path_to_the_disk_at_most_once_per_period() -> None:
+    cache = memory()
+    held = record("/a", "g1")
+    cache.put(held)
+    cache.touch(held, now=1_000.0)
+    assert cache.touched == {"/a"}
+    cache.touched.clear()
+    cache.touch(held, now=1_000.0 + TOUCH_EVERY_S - 1)
+    assert cache.touched == set()
+    cache.touch(held, now=1_000.0 + TOUCH_EVERY_S)
+    assert cache.touched == {"/a"}
+
+
+def test_with_tag_lists_the_records_held_that_carry_it() -> None:
+    cache = memory()
+    a, b, c = record("/a", "g1", tags=("blog", "a")), record("/b", "g1", tags=("blog",)), record("/c", "g1", tags=("shop",))
+    for held in (a, b, c):
+        cache.put(held)
+    assert sorted(r.path for r in cache.with_tag("blog")) == ["/a", "/b"]
+    assert cache.with_tag("nothing") == []
+    newer = record("/a", "g2", tags=("shop",))  # the newer generation moved to another tag
+    cache.put(newer)
+    assert [r.path for r in cache.with_tag("blog")] == ["/b"] and cache.with_tag("a") == []
+    assert sorted(r.path for r in cache.with_tag("shop")) == ["/a", "/c"] and newer in cache.with_tag("shop")
+    cache.drop("/b")
+    assert cache.with_tag("blog") == []

@@ -9,6 +9,7 @@ writable cgroup fs); elsewhere workers share the CPUs unthrottled.
 from __future__ import annotations
 
 import ctypes
+import errno
 import logging
 import os
 import resource
@@ -17,6 +18,7 @@ from pathlib import Path
 
 log = logging.getLogger("isr")
 
+CGROUP_MOUNTS = (Path("/sys/fs/cgroup/cpu"), Path("/sys/fs/cgroup"))  # v1's cpu hierarchy, v2's unified one
 MB = 2**20
 MB_PER_VCPU = 1769
 CFS_PERIOD_US = 100_000
@@ -64,18 +66,38 @@ def cpu_share(memory_mb: int) -> float:
 
 
 class CpuGroups:
-    """One cgroup per worker process under a folder of this server's; best effort."""
+    """One cgroup per worker process under a folder of this server's; best effort.
 
-    def __init__(self) -> None:
-        self.root = _writable_root()
-        if self.root is not None:
-            self.root = self.root / f"isr-{os.getpid()}"
-            try:
-                self.root.mkdir(exist_ok=True)
-            except OSError:
-                self.root = None
-        if self.root is None:
+    cgroup v2 applies `cpu.max` only where the parent's `cgroup.subtree_control`
+    enables the cpu controller, and a group with processes of its own may not enable
+    it for its children ("no internal processes"). So the server's folder is made a
+    child of the mount, holds no process itself (each worker has a group below it),
+    and `+cpu` is written to the mount's and to its own `subtree_control` before any
+    `cpu.max`. Where that cannot be done, one warning says the CPU share is not enforced.
+    """
+
+    def __init__(self, mounts: tuple[Path, ...] = CGROUP_MOUNTS) -> None:
+        self.root: Path | None = None
+        self.v2 = False
+        self._warned = False
+        found = _writable_mount(mounts)
+        if found is None:
             log.info("CPU share per function is not enforced: no writable cgroup on this machine")
+            return
+        mount, self.v2 = found
+        root = mount / f"isr-{os.getpid()}"
+        try:
+            if self.v2:
+                _enable_cpu(mount)
+            root.mkdir(exist_ok=True)
+            if self.v2:
+                _enable_cpu(root)
+        except OSError as exc:
+            _rmdir(root)
+            busy = " (cgroup v2 allows it only in a group without processes of its own)" if exc.errno == errno.EBUSY else ""
+            self._warn(f"CPU share per function is not enforced: cannot enable the cpu controller under {mount}: {exc}{busy}")
+            return
+        self.root = root
 
     def place(self, pid: int, memory_mb: int) -> None:
         if self.root is None:
@@ -84,14 +106,14 @@ class CpuGroups:
         quota = int(cpu_share(memory_mb) * CFS_PERIOD_US)
         try:
             group.mkdir(exist_ok=True)
-            if (group / "cpu.max").exists():
+            if self.v2:
                 (group / "cpu.max").write_text(f"{quota} {CFS_PERIOD_US}")
             else:
                 (group / "cpu.cfs_period_us").write_text(str(CFS_PERIOD_US))
                 (group / "cpu.cfs_quota_us").write_text(str(quota))
             (group / "cgroup.procs").write_text(str(pid))
         except OSError as exc:
-            log.info("cannot limit the CPU of worker %s: %s", pid, exc)
+            self._warn(f"CPU share per function is not enforced for worker {pid} (and maybe others): {exc}")
 
     def remove(self, pid: int) -> None:
         if self.root is not None:
@@ -100,19 +122,32 @@ class CpuGroups:
     def close(self) -> None:
         if self.root is not None:
             for group in self.root.glob("*"):
-                _rmdir(group)
+                if group.is_dir():
+                    _rmdir(group)
             _rmdir(self.root)
 
+    def _warn(self, message: str) -> None:
+        """Once per server: the same cause would repeat for every worker."""
+        if not self._warned:
+            self._warned = True
+            log.warning(message)
 
-def _writable_root() -> Path | None:
-    for candidate in (Path("/sys/fs/cgroup/cpu"), Path("/sys/fs/cgroup")):
+
+def _writable_mount(mounts: tuple[Path, ...]) -> tuple[Path, bool] | None:
+    """The first writable cgroup mount with a cpu controller, and whether it is v2."""
+    for candidate in mounts:
         controllers = candidate / "cgroup.controllers"
         is_v2 = controllers.exists() and "cpu" in controllers.read_text().split()
         is_v1 = (candidate / "cpu.cfs_quota_us").exists()
         if (is_v1 or is_v2) and os.access(candidate, os.W_OK):
             _remove_stale(candidate)
-            return candidate
+            return candidate, is_v2
     return None
+
+
+def _enable_cpu(folder: Path) -> None:
+    """Let the groups below `folder` use the cpu controller (cgroup v2)."""
+    (folder / "cgroup.subtree_control").write_text("+cpu")
 
 
 def _remove_stale(root: Path) -> None:

@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from isr.errors import SiteError
+from isr.errors import ConfigError, SiteError
 from isr.site.config import SiteConfig, load_config
 from isr.site.routes import RouteTable, scan_routes
 
@@ -51,7 +51,10 @@ def load_site(root: str | Path, code: Path | None = None) -> Site:
     code = path if code is None else code.resolve()
     if not (code / "pages").is_dir():
         raise SiteError(f"{code} has no pages/ folder: the build's snapshot is gone; run `isr build`")
-    config = load_config(code)
+    try:
+        config = load_config(code)
+    except ConfigError as exc:  # name the file to fix: the live one, not its copy
+        raise ConfigError(str(exc).replace(str(code), str(path), 1)) from None
     return Site(root=path, code=code, config=config, routes=scan_routes(code, config), build_id=build_id(code))
 
 

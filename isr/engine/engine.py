@@ -5,6 +5,7 @@ The engine decides and schedules; user code runs only through the Invoker.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import time
 from collections.abc import Callable
@@ -49,6 +50,7 @@ class Engine:
         self.scheduler = Scheduler(store)
         self._static_paths: dict[str, frozenset[str]] = {}
         self._not_found: Variant | None = None
+        self._fallbacks: dict[str, asyncio.Future[Variant]] = {}  # route -> its fallback page
 
     # -- cached pages -------------------------------------------------------------
 
@@ -107,9 +109,19 @@ class Engine:
         return job
 
     async def _fallback(self, route: Route, params: Params, path: str) -> Answer:
-        html = await self.invoke(route, "fallback", {"path": path, "params": params})
+        """The route's fallback page at once, while the path generates in the background."""
         self.scheduler.refresh(path, self._job(route, params, path, "render"), route.function.max_duration)
-        return Answer(uncached_variant(200, html), MISS)
+        return Answer(await self._fallback_page(route, path), MISS)
+
+    async def _fallback_page(self, route: Route, path: str) -> Variant:
+        """Rendered once per route and build, by one invocation however many wait for it."""
+        page = self._fallbacks.get(route.page)
+        if page is None or (page.done() and (page.cancelled() or page.exception() is not None)):  # retried after a failure
+            page = self._fallbacks[route.page] = asyncio.ensure_future(self._render_fallback(route, path))
+        return await asyncio.shield(page)
+
+    async def _render_fallback(self, route: Route, path: str) -> Variant:
+        return uncached_variant(200, await self.invoke(route, "fallback", {"path": path}))
 
     async def allowed(self, route: Route, path: str) -> bool:
         """Whether a path with no generation yet may be generated (fallback: False)."""

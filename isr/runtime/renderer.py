@@ -21,16 +21,18 @@ import orjson
 from markupsafe import escape
 
 from isr.cache.record import HTML_TYPE, JSON_TYPE, Outcome, Record, make_variant, new_generation_id
+from isr.constants import DATA_PREFIX
 from isr.errors import FunctionError, FunctionFailed, NoResponse, ResponseTooLarge
 from isr.runtime import api
 from isr.runtime.datascript import dump_data, embed
 from isr.runtime.invocation import Invocation
 from isr.site.config import Revalidate, valid_revalidate
-from isr.site.paths import data_path
 from isr.site.routes import Route
 from isr.site.site import Site
 
-_FALLBACK_SCRIPT = """(function(){var url=%s,tries=0;function poll(){fetch(url,{headers:{accept:"application/json"}}).then(function(r){if(r.status<500){location.reload()}else{retry()}},retry)}function retry(){if(++tries<30)setTimeout(poll,1000)}poll()})();"""
+# The fallback page is one per route and build, shared by every path: it finds its JSON
+# variant from the address it is shown at.
+_FALLBACK_SCRIPT = """(function(){var p=location.pathname.replace(/\\/+$/,""),url=%s+(p?p:"/index")+".json",tries=0;function poll(){fetch(url,{headers:{accept:"application/json"}}).then(function(r){if(r.status<500){location.reload()}else{retry()}},retry)}function retry(){if(++tries<30)setTimeout(poll,1000)}poll()})();"""
 _DEFAULT_404 = b"<!doctype html><html><head><title>404: Not Found</title></head><body><h1>404</h1><p>This page could not be found.</p></body></html>"
 
 
@@ -72,7 +74,7 @@ class Renderer:
         if inv.kind == "paths":
             return await self.static_paths(route)
         if inv.kind == "fallback":
-            return self.fallback_html(route, event["path"], event["params"])
+            return self.fallback_html(route)
         if inv.kind == "ssr":
             return await self.server_side(route, event)
         if inv.kind == "api":
@@ -104,13 +106,15 @@ class Renderer:
         return paths
 
     async def static(self, route: Route, path: str, params: dict[str, Any]) -> Record:
+        started = time.time()  # before any data is read: tag revalidations compare with it
         module = self.module(route.file)
         function = getattr(module, "get_static_props", None)
         result = await _call(function, Context(params, path)) if function else {"props": {}}
-        return self._record(route, path, params, _check_result(result, route.file), route.revalidate)
+        return self._record(route, path, params, _check_result(result, route.file), route.revalidate, started)
 
     def _record(
-        self, route: Route, path: str, params: dict[str, Any], result: dict[str, Any], default: Revalidate, best: bool = True
+        self, route: Route, path: str, params: dict[str, Any], result: dict[str, Any], default: Revalidate, started: float,
+        best: bool = True,
     ) -> Record:
         """Both variants of a result; `best` compression for what is stored, not per request."""
         variant = functools.partial(make_variant, best=best)
@@ -138,7 +142,7 @@ class Renderer:
         self._check_size(route, html.bodies["identity"])
         return Record(
             path=path, page=route.page, build_id=self.site.build_id, generation=generation,
-            generated_at=time.time(), revalidate=result.get("revalidate", default),
+            started_at=started, generated_at=time.time(), revalidate=result.get("revalidate", default),
             tags=tuple(result.get("tags", ())), outcome=outcome, html=html, data=json,
         )
 
@@ -154,9 +158,10 @@ class Renderer:
             raise FunctionFailed(f"{route.file}: template not found under pages/: {' or '.join(route.templates)}") from None
         return template.render(variables).encode()
 
-    def fallback_html(self, route: Route, path: str, params: dict[str, Any]) -> bytes:
-        page = self.render_template(route, template_variables(path, params, True))
-        url = orjson.dumps(data_path(self.site.build_id, path)).decode().replace("<", "\\u003c")
+    def fallback_html(self, route: Route) -> bytes:
+        """The route's fallback page: no props, no path, no params (it serves every path)."""
+        page = self.render_template(route, template_variables("", {}, True))
+        url = orjson.dumps(f"{DATA_PREFIX}{self.site.build_id}").decode()
         return embed(page, (_FALLBACK_SCRIPT % url).encode(), "__ISR_FALLBACK__", "text/javascript")
 
     def not_found_html(self, path: str) -> bytes:
@@ -170,9 +175,10 @@ class Renderer:
             raise FunctionFailed(f"{name}: its template {name.replace('.py', '.html')} is missing") from None
 
     async def server_side(self, route: Route, event: dict[str, Any]) -> dict[str, Any]:
+        started = time.time()
         ctx = Context(event["params"], event["path"], event["query"], event["headers"], event["cookies"])
         result = _check_result(await _call(self.module(route.file).get_server_side_props, ctx), route.file, ssr=True)
-        record = self._record(route, event["path"], event["params"], result, False, best=False)
+        record = self._record(route, event["path"], event["params"], result, False, started, best=False)
         headers = {k: v for k, v in result.get("headers", {}).items() if not api.server_owned(k)}
         return {"html": record.html, "data": record.data, "headers": headers}
 

@@ -113,6 +113,19 @@ def test_fallback_true_concurrent_first_requests_render_once(server: Server, sit
     assert site.count("ft:crowd") == 1, "concurrent fallback requests rendered more than once"
 
 
+def test_a_crowd_of_first_requests_all_get_the_one_fallback_page(server: Server, site: Site) -> None:
+    """100 concurrent first requests for one new path: every one gets the fallback page (never
+    503), rendered once for the route, and the page is generated once."""
+    site.control("ft-herd", value="herd-data", sleep=2)
+    results = concurrently([lambda: server.get("/ft/herd") for _ in range(100)])
+    assert sorted({r.status for r in results}) == [200], sorted(r.describe() for r in results if r.status != 200)[:3]
+    assert all("FALLBACK-LOADING" in r.text for r in results)
+    wait_for(lambda: "FT-READY" in server.get("/ft/herd").text, timeout=10, interval=0.1, what="the generated page")
+    assert site.count("ft:herd") == 1
+    other = server.get("/ft/other")  # the same fallback page serves every path of the route
+    assert other.status == 200 and "FALLBACK-LOADING" in other.text
+
+
 def test_fallback_true_page_switches_to_the_generated_page(server: Server, site: Site) -> None:
     site.control("ft-bg", value="bg-data", sleep=1)
     first = server.get("/ft/bg")

@@ -154,6 +154,24 @@ def test_a_revalidation_during_a_regeneration_is_not_lost(rserver: Server, rsite
     assert rsite.count("race") == 3
 
 
+def test_a_tag_revalidation_during_a_regeneration_is_not_lost(rserver: Server, rsite: Site) -> None:
+    """A regeneration reads old data and takes 3 s; the data changes and its tag is revalidated
+    meanwhile: what that regeneration stores is stale, so the next request brings the new data."""
+    rsite.control("p", value="old", tags=["t"])
+    rserver.page("/data/p")
+    rsite.control("p", value="old", tags=["t"], sleep=3)
+    slow = threading.Thread(target=lambda: post(rserver, {"paths": ["/data/p"]}))
+    slow.start()
+    wait_for(lambda: rsite.count("p") == 2, 10, what="the slow regeneration started")
+    rsite.control("p", value="new", tags=["t"])
+    answer = post(rserver, {"tags": ["t"]})
+    assert answer.status == 200 and answer.json()["stale"] == ["/data/p"], answer.describe()
+    slow.join(30)
+    assert rserver.page("/data/p").cache == "STALE"  # the generation that read "old" is stale at once
+    wait_for(lambda: value(rserver, "/data/p") == "new", 10, what="the page regenerated with the new data")
+    assert rserver.page("/data/p").cache == "HIT"
+
+
 def test_many_revalidations_during_one_regeneration_collapse(rserver: Server, rsite: Site) -> None:
     rsite.control("many", value="v1")
     rserver.page("/data/many")

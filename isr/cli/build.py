@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,12 +13,14 @@ from rich.table import Table
 from isr.app import open_engine
 from isr.cli.common import add_cache, add_site, console, revalidate_text, with_cache_sizes
 from isr.engine.engine import Engine
+from isr.engine.prerender import Rendered
+from isr.engine.prerender import prerender as prerender_paths
 from isr.errors import FunctionError
 from isr.site.builds import mark_complete, prune, read_build, snapshot, to_keep
 from isr.site.routes import Route
 from isr.site.site import Site, live_root, load_site
 
-PARALLEL = 4  # prerenders in flight; renders are I/O-bound as often as CPU-bound
+PARALLEL = 8  # prerenders in flight: every worker of a default bundle busy, and the next one queued
 
 
 @dataclass
@@ -83,24 +84,22 @@ async def collect_paths(engine: Engine, report: RouteReport) -> None:
 
 
 async def prerender(engine: Engine, reports: list[RouteReport]) -> None:
-    gate = asyncio.Semaphore(PARALLEL)
-    jobs = [(report, path) for report in reports for path in report.paths]
+    by_page = {report.route.page: report for report in reports}
     with Progress(console=console(), transient=True) as progress:
-        bar = progress.add_task("prerendering", total=len(jobs))
+        bar = progress.add_task("prerendering", total=sum(len(report.paths) for report in reports))
 
-        async def one(report: RouteReport, path: str) -> None:
-            async with gate:
-                started = time.perf_counter()
-                try:
-                    record = await engine.prerender(report.route, path)
-                    report.rendered += 1
-                    report.bytes += len(record.html.bodies["identity"])
-                except FunctionError as exc:
-                    report.errors.append(f"{path}: {exc.code}: {exc}")
-                report.seconds += time.perf_counter() - started
-                progress.advance(bar)
+        def done(route: Route, path: str, outcome: Rendered | FunctionError) -> None:
+            report = by_page[route.page]
+            if isinstance(outcome, FunctionError):
+                report.errors.append(f"{path}: {outcome.code}: {outcome}")
+            else:
+                report.rendered += 1
+                report.bytes += outcome.size
+                report.seconds += outcome.seconds
+            progress.advance(bar)
 
-        await asyncio.gather(*(one(report, path) for report, path in jobs))
+        jobs = ((report.route, path) for report in reports for path in report.paths)
+        await prerender_paths(engine, jobs, PARALLEL, done)
 
 
 def print_table(site: Site, reports: list[RouteReport]) -> None:

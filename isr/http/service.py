@@ -111,14 +111,18 @@ class Service:
         assert self.handler is not None
         async with self._switching:
             old = self.handler.current
-            build = newest_complete(old.site.root)
+            build = await asyncio.to_thread(newest_complete, old.site.root)
             if build is None or build.build_id == old.site.build_id:
                 log.info("SIGHUP: no newer complete build; still serving build %s", old.site.build_id)
                 return
             try:
-                new = self.deployment(reload(build.code), old.engine.hub, old.engine.instance)
+                site = await asyncio.to_thread(reload, build.code)  # hashing the code: off the loop
+                new = self.deployment(site, old.engine.hub, old.engine.instance)
             except IsrError as exc:
                 log.error("SIGHUP: cannot serve build %s: %s; still serving build %s", build.build_id, exc, old.site.build_id)
+                return
+            except Exception:  # a HUP must never take the serving build down with it
+                log.exception("SIGHUP: cannot serve build %s; still serving build %s", build.build_id, old.site.build_id)
                 return
             self._serve(new)
             print(f"isr: now serving build {new.site.build_id} (was {old.site.build_id})", flush=True)

@@ -64,6 +64,9 @@ class Backend(Protocol):
     async def acquire_lease(self, build_id: str, path: str, ttl: float) -> str | None:
         """Take the right to regenerate a path for `ttl` seconds; a token, or None if held."""
 
+    async def renew_lease(self, build_id: str, path: str, token: str, ttl: float) -> bool:
+        """Extend our lease to `ttl` seconds from now; False if it is not ours any more."""
+
     async def release_lease(self, build_id: str, path: str, token: str) -> None:
         """Give a lease back, only if it is still ours."""
 

@@ -259,6 +259,14 @@ class DiskBackend:
             db.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?)", (build_id, path, token, now + ttl))
         return token
 
+    async def renew_lease(self, build_id: str, path: str, token: str, ttl: float) -> bool:
+        return await self._write(self._renew, build_id, path, token, ttl)
+
+    def _renew(self, build_id: str, path: str, token: str, ttl: float) -> bool:
+        with self._transaction() as db:
+            cursor = db.execute("UPDATE leases SET expires=? WHERE build=? AND path=? AND token=?", (time.time() + ttl, build_id, path, token))
+        return cursor.rowcount == 1
+
     async def release_lease(self, build_id: str, path: str, token: str) -> None:
         await self._write(self._release, build_id, path, token)
 

@@ -155,6 +155,9 @@ class RecordStore:
     async def acquire_lease(self, path: str, ttl: float) -> str | None:
         return await self.backend.acquire_lease(self.build_id, path, ttl)
 
+    async def renew_lease(self, path: str, token: str, ttl: float) -> bool:
+        return await self.backend.renew_lease(self.build_id, path, token, ttl)
+
     async def release_lease(self, path: str, token: str) -> None:
         await self.backend.release_lease(self.build_id, path, token)
 

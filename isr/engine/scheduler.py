@@ -5,6 +5,11 @@ and instances, a lease in the shared cache lets one of them regenerate while the
 others serve what they have (or, with nothing to serve, wait for its result).
 Failures back off from 1 s doubling to 10 s, per path; a success resets it.
 
+A lease is short and renewed while its generation waits for a worker and runs, so
+a long queue never lets it lapse under a live holder, and a dead holder's lapses in
+seconds. Writes are fenced besides (see the backend): a holder whose lease lapsed
+anyway can never replace a generation that started after its own.
+
 An on-demand revalidation is never folded into a generation that started before
 it (that one may have read the old data): it queues one follow-up generation after
 it, which every revalidation arriving meanwhile shares.
@@ -25,7 +30,8 @@ from isr.errors import FunctionError
 log = logging.getLogger("isr")
 
 Job = Callable[[], Awaitable[tuple[Record, bytes]]]
-LEASE_MARGIN_S = 30.0  # a lease outlives its function's maxDuration by this much (queueing for a worker)
+LEASE_TTL_S = 10.0  # a lease lapses this long after its holder last renewed it (a crashed holder)
+LEASE_MARGIN_S = 30.0  # a waiter gives up on another process's generation after maxDuration + this
 LEASE_POLL_S = 0.05
 TRACKED_PATHS = 10_000  # per-path back-off and elsewhere entries before expired ones are pruned
 FORGET_FAILURE_S = 60.0  # a failed path nobody asked for since is forgotten (its back-off restarts)
@@ -112,18 +118,19 @@ class Scheduler:
 
     async def _run(self, path: str, job: Job, max_duration: float, wait: bool, exclusive: bool) -> Record | None:
         started = time.time()
-        ttl = max_duration + LEASE_MARGIN_S
-        token = await self.store.acquire_lease(path, ttl)
+        patience = max_duration + LEASE_MARGIN_S
+        token = await self.store.acquire_lease(path, LEASE_TTL_S)
         if token is None and exclusive:
-            token = await self._wait_for_lease(path, ttl)  # theirs may have read older data
+            token = await self._wait_for_lease(path, patience)  # theirs may have read older data
         elif token is None:
             if not wait:
                 self._elsewhere[path] = time.monotonic() + LEASE_POLL_S * 10
                 return None  # another process regenerates it
-            outcome = await self._wait_for_other(path, started, ttl)
+            outcome = await self._wait_for_other(path, started, patience)
             if isinstance(outcome, Record):
                 return outcome
             token = outcome
+        renewing = asyncio.create_task(self._renew(path, token)) if token is not None else None
         try:
             if not exclusive and (fresh := await self._stored_fresh(path)) is not None:
                 return fresh  # another process regenerated it while this one held the stale copy
@@ -134,10 +141,23 @@ class Scheduler:
             self._failures[path] = (count, time.monotonic() + backoff_delay(count))
             raise
         finally:
+            if renewing is not None:
+                renewing.cancel()
             if token is not None:
                 await asyncio.shield(self._release(path, token))
         self._failures.pop(path, None)
         return record
+
+    async def _renew(self, path: str, token: str) -> None:
+        """Keep the lease while the generation lasts (until cancelled)."""
+        while True:
+            await asyncio.sleep(LEASE_TTL_S / 3)
+            try:
+                if not await self.store.renew_lease(path, token, LEASE_TTL_S):
+                    log.warning("the lease of %s lapsed during its generation; its write is fenced", path)
+                    return
+            except Exception:
+                log.exception("cannot renew the lease of %s", path)
 
     async def _release(self, path: str, token: str) -> None:
         """Give the lease back; a failure here is logged, never raised over the generation's own outcome
@@ -160,25 +180,25 @@ class Scheduler:
         record = await self.store.reread(path)
         return record if record is not None and time.time() < record.stale_at else None
 
-    async def _wait_for_other(self, path: str, started: float, ttl: float) -> Record | str | None:
+    async def _wait_for_other(self, path: str, started: float, patience: float) -> Record | str | None:
         """Wait for another process's generation: its record, or the lease once it lets go."""
-        deadline = time.monotonic() + ttl
+        deadline = time.monotonic() + patience
         while time.monotonic() < deadline:
             await asyncio.sleep(LEASE_POLL_S)
             record = await self.store.reread(path)
             if record is not None and record.generated_at > started:
                 return record
-            token = await self.store.acquire_lease(path, ttl)
+            token = await self.store.acquire_lease(path, LEASE_TTL_S)
             if token is not None:
                 return token  # it failed or died: generate here
         return None
 
-    async def _wait_for_lease(self, path: str, ttl: float) -> str | None:
+    async def _wait_for_lease(self, path: str, patience: float) -> str | None:
         """Take the lease once another process's generation ends (or its lease lapses)."""
-        deadline = time.monotonic() + ttl
+        deadline = time.monotonic() + patience
         while time.monotonic() < deadline:
             await asyncio.sleep(LEASE_POLL_S)
-            token = await self.store.acquire_lease(path, ttl)
+            token = await self.store.acquire_lease(path, LEASE_TTL_S)
             if token is not None:
                 return token
         return None

@@ -125,3 +125,17 @@ async def test_bookkeeping_of_many_paths_is_pruned(tmp_path: Path, monkeypatch: 
         with pytest.raises(FunctionFailed):
             await scheduler.generate(f"/junk/{n}", job, 5)
     assert len(scheduler._failures) <= 11
+
+
+async def test_a_lease_is_renewed_while_its_generation_lasts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A generation longer than the lease (a long queue for a worker) keeps it: no second
+    process regenerates the path meanwhile."""
+    monkeypatch.setattr("isr.engine.scheduler.LEASE_TTL_S", 0.3)
+    scheduler, job = Scheduler(store(tmp_path)), Job(delay=1.2)
+    other = store(tmp_path)  # another process on the same cache
+    running = asyncio.create_task(scheduler.generate("/p", job, 5))
+    for _ in range(10):
+        await asyncio.sleep(0.1)
+        assert await other.acquire_lease("/p", 0.3) is None
+    await running
+    assert await other.acquire_lease("/p", 0.3) is not None  # released at the end

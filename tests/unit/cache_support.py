@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -18,8 +19,8 @@ DISK_BYTES = 2**30
 
 
 def record(
-    path: str, generation: str, body: bytes = b"x", tags: tuple[str, ...] = (), started_at: float = 1.0, revalidate: int = 60,
-    data: bytes | None = None,
+    path: str, generation: str, body: bytes = b"x", tags: tuple[str, ...] = (), started_at: float = 1.0,
+    revalidate: int = 60, data: bytes | None = None,
 ) -> Record:
     """A page generation; its JSON variant holds `data` (by default the same bytes as the HTML)."""
     return Record(
@@ -45,7 +46,9 @@ def page_html(n: int, size: int) -> bytes:
     return (line * (size // len(line) + 1))[:size]
 
 
-def stored(path: str, started_at: float = 1.0, tags: tuple[str, ...] = (), raw: bytes = b"raw", generation: str | None = None) -> Stored:
+def stored(
+    path: str, started_at: float = 1.0, tags: tuple[str, ...] = (), raw: bytes = b"raw", generation: str | None = None
+) -> Stored:
     """What a backend write takes; backends never look inside `raw`."""
     return Stored(path, generation or f"g{started_at}", started_at, tags, raw)
 
@@ -62,6 +65,19 @@ async def opened(folder: Path, size_limit: int = DISK_BYTES) -> AsyncIterator[Di
         yield disk
     finally:
         await disk.close()
+
+
+def calls_of(target: Any, method: str) -> list[tuple[Any, ...]]:
+    """Record the arguments of every call of an async method of `target` (which still runs)."""
+    calls: list[tuple[Any, ...]] = []
+    original = getattr(target, method)
+
+    async def counted(*args: Any) -> Any:
+        calls.append(args)
+        return await original(*args)
+
+    setattr(target, method, counted)
+    return calls
 
 
 def memory(max_bytes: int = 10**7) -> MemoryCache:

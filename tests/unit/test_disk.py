@@ -61,9 +61,8 @@ async def test_put_is_fenced_by_start_time(tmp_path: Path) -> None:
         assert await disk.get("b1", "/a") == b"newer"
         assert await disk.put("b1", [stored("/a", 2.0, raw=b"equal")]) == [True]
         assert await disk.get("b1", "/a") == b"equal"
-        assert await disk.put("b1", [stored("/a", 1.5, raw=b"x"), stored("/b", 1.0, raw=b"b"), stored("/a", 3.0, raw=b"latest")]) == [
-            False, True, True,
-        ]
+        batch = [stored("/a", 1.5, raw=b"x"), stored("/b", 1.0, raw=b"b"), stored("/a", 3.0, raw=b"latest")]
+        assert await disk.put("b1", batch) == [False, True, True]
         assert await disk.get("b1", "/a") == b"latest"
 
 
@@ -99,7 +98,8 @@ async def test_mark_tag_lists_only_generations_started_before_the_mark(tmp_path:
 
 async def _fill(disk: DiskBackend, tag: str, start: int, stop: int, batch: int = 5_000) -> None:
     for first in range(start, stop, batch):
-        await disk.put("b1", [stored(f"/p/{n}", 1.0, (tag, f"own-{n}")) for n in range(first, min(first + batch, stop))])
+        paths = range(first, min(first + batch, stop))
+        await disk.put("b1", [stored(f"/p/{n}", 1.0, (tag, f"own-{n}")) for n in paths])
 
 
 async def test_mark_tag_of_50000_paths_is_one_quick_query(tmp_path: Path) -> None:
@@ -151,13 +151,14 @@ async def test_eviction_keeps_the_database_near_its_bound_least_recently_used_fi
         await disk.put_static_paths("b1", "/static/[n]", static)
         peak_used = peak_files = 0
         for batch in range(100):  # 5,000 records of 2 KB: 10 MB through a 2 MB cache
-            await disk.put("b1", [stored(f"/r/{n}", 1.0, ("all",), os.urandom(2000)) for n in range(batch * 50, batch * 50 + 50)])
+            written = range(batch * 50, batch * 50 + 50)
+            await disk.put("b1", [stored(f"/r/{n}", 1.0, ("all",), os.urandom(2000)) for n in written])
             await disk.touch("b1", kept)
             count, used = await disk.usage("b1")
             peak_used, peak_files = max(peak_used, used), max(peak_files, _files_bytes(tmp_path))
-        print(f"2 MB bound: peak used {peak_used / LIMIT:.2f}, peak files {peak_files / LIMIT:.2f} of it, {count} records left")
+        print(f"2 MB bound: peak used {peak_used / LIMIT:.2f}, files {peak_files / LIMIT:.2f} of it; {count} left")
         assert peak_used <= LIMIT
-        assert peak_files <= 1.5 * LIMIT  # the WAL may stay at its journal_size_limit (a quarter of the bound, 1 MiB at least)
+        assert peak_files <= 1.5 * LIMIT  # the WAL may keep its journal_size_limit: 1/4 of the bound, 1 MiB at least
         assert 0 < count < 1_000
         present = {f"/r/{n}" for n in range(5_000) if await disk.get("b1", f"/r/{n}") is not None}
         assert len(present) == count
@@ -184,7 +185,9 @@ async def test_changes_list_path_and_tag_writes_after_a_counter(tmp_path: Path) 
         now, changes = await disk.changes("b1", seq)
         assert now == seq + 3
         assert changes == [
-            Change(seq + 1, "path", "/a", "g-a"), Change(seq + 2, "path", "/b", "g-b"), Change(seq + 3, "tag", "t", 7.5),
+            Change(seq + 1, "path", "/a", "g-a"),
+            Change(seq + 2, "path", "/b", "g-b"),
+            Change(seq + 3, "tag", "t", 7.5),
         ]
         assert await disk.changes("b1", now) == (now, [])
         assert await disk.changes("b1", seq + 2) == (now, changes[2:])
@@ -192,7 +195,9 @@ async def test_changes_list_path_and_tag_writes_after_a_counter(tmp_path: Path) 
         assert await disk.changes("b1", now) == (now + 1, [])
 
 
-async def test_changes_older_than_the_pruned_log_cannot_be_listed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_changes_older_than_the_pruned_log_cannot_be_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(disk_module, "CHANGES_KEPT_S", 0.5)
     monkeypatch.setattr(disk_module, "PRUNE_EVERY", 1)
     async with opened(tmp_path) as disk:

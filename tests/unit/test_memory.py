@@ -167,9 +167,8 @@ def test_touch_reports_a_path_to_the_disk_at_most_once_per_period() -> None:
 
 def test_with_tag_lists_the_records_held_that_carry_it() -> None:
     cache = memory()
-    a, b, c = record("/a", "g1", tags=("blog", "a")), record("/b", "g1", tags=("blog",)), record("/c", "g1", tags=("shop",))
-    for held in (a, b, c):
-        cache.put(held)
+    for path, tags in (("/a", ("blog", "a")), ("/b", ("blog",)), ("/c", ("shop",))):
+        cache.put(record(path, "g1", tags=tags))
     assert sorted(r.path for r in cache.with_tag("blog")) == ["/a", "/b"]
     assert cache.with_tag("nothing") == []
     newer = record("/a", "g2", tags=("shop",))  # the newer generation moved to another tag

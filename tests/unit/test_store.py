@@ -1,0 +1,259 @@
+"""The record store: read-through once per path, other processes' writes by the change log,
+tag marks that lose no revalidation, fenced saves; and the revalidate report built on it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from isr.cache.record import Record
+from isr.cache.store import RecordStore
+from isr.engine.revalidation import revalidate
+from isr.errors import FunctionFailed
+
+from cache_support import backend, calls_of, opened, record, store
+
+
+async def _save(
+    into: RecordStore, path: str, generation: str, started_at: float = 1.0, tags: tuple[str, ...] = ()
+) -> Record:
+    made = record(path, generation, tags=tags, started_at=started_at)
+    return await into.save(made, made.to_bytes())
+
+
+async def test_concurrent_loads_of_a_path_read_the_backend_once(tmp_path: Path) -> None:
+    async with opened(tmp_path) as disk:
+        await _save(store(disk), "/a", "g1")
+        reader = store(backend(tmp_path))
+        gets = calls_of(reader.backend, "get")
+        loaded = await asyncio.gather(*(reader.load("/a") for _ in range(50)))
+        assert gets == [("b1", "/a")]
+        assert loaded[0] is not None and loaded[0].generation == "g1" and all(r is loaded[0] for r in loaded)
+        assert await reader.load("/a") is loaded[0] and len(gets) == 1  # held in memory now
+        assert reader.memory.touched == {"/a"}  # read from the backend: used now
+        assert await asyncio.gather(*(reader.load("/missing") for _ in range(10))) == [None] * 10
+        assert gets.count(("b1", "/missing")) == 1
+        await reader.backend.close()
+
+
+async def test_sync_drops_a_copy_another_process_replaced_and_keeps_its_own_writes(tmp_path: Path) -> None:
+    async with opened(tmp_path) as one, opened(tmp_path) as other:
+        writer, reader = store(one), store(other)
+        await _save(writer, "/a", "g1", 1.0)
+        assert (await reader.load("/a")).generation == "g1"  # type: ignore[union-attr]
+        await reader.sync()  # the first call only counts
+        own = await _save(reader, "/own", "g1", 1.0)
+        await _save(writer, "/a", "g2", 2.0)
+        await reader.sync()
+        assert reader.memory.peek("/a") is None  # the next request reads the newer generation
+        assert reader.memory.peek("/own") is own
+        assert (await reader.load("/a")).generation == "g2"  # type: ignore[union-attr]
+        await writer.sync()
+        await writer.sync()
+        mine = writer.memory.peek("/a")
+        assert mine is not None and mine.generation == "g2"  # its own write, kept
+
+
+async def test_a_newer_generation_written_during_a_read_is_not_missed(tmp_path: Path) -> None:
+    """A read of g1 is under way (its snapshot taken: a large record, a busy loop) when
+    another process stores g2 and sync() applies that change, with nothing held yet; then
+    the read lands in memory. g1 must not stay held for good: no later change drops it."""
+    async with opened(tmp_path) as one, opened(tmp_path) as other:
+        writer, reader = store(one), store(other)
+        await _save(writer, "/a", "g1", 1.0)
+        await reader.sync()
+        read, resume = asyncio.Event(), asyncio.Event()
+        original = other.get
+
+        async def get_then_wait(build_id: str, path: str) -> bytes | None:
+            raw = await original(build_id, path)
+            read.set()
+            await resume.wait()  # the read's thread has its snapshot; it returns after the sync
+            return raw
+
+        other.get = get_then_wait  # type: ignore[method-assign]
+        loading = asyncio.create_task(reader.load("/a"))
+        await read.wait()
+        await _save(writer, "/a", "g2", 2.0)
+        await reader.sync()
+        resume.set()
+        assert (await loading).generation == "g1"  # type: ignore[union-attr]  # what it read, fine for that request
+        await reader.sync()
+        held = reader.memory.peek("/a")
+        assert held is None or held.generation == "g2"
+
+
+async def test_a_burst_of_writes_elsewhere_drops_only_the_paths_written(tmp_path: Path) -> None:
+    async with opened(tmp_path) as one, opened(tmp_path) as other:
+        writer, reader = store(one), store(other)
+        paths = [f"/{kind}/{n}" for kind in ("keep", "burst") for n in range(50)]
+        await writer.save_all([(r, r.to_bytes()) for r in (record(path, "g1") for path in paths)])
+        held = {path: await reader.load(path) for path in paths}
+        await reader.sync()
+        burst = [record(f"/burst/{n}", "g2", started_at=2.0) for n in range(5_000)]
+        await writer.save_all([(r, r.to_bytes()) for r in burst])
+        began = time.perf_counter()
+        await reader.sync()
+        print(f"sync after 5,000 writes elsewhere: {(time.perf_counter() - began) * 1000:.0f} ms")
+        assert all(reader.memory.peek(f"/burst/{n}") is None for n in range(50))
+        assert all(reader.memory.peek(f"/keep/{n}") is held[f"/keep/{n}"] for n in range(50))
+        assert len(reader.memory) == 50
+
+
+async def test_a_store_that_fell_behind_the_log_drops_what_it_holds_and_rereads_marks(tmp_path: Path) -> None:
+    async with opened(tmp_path) as one, opened(tmp_path) as other:
+        writer, reader = store(one), store(other)
+        await _save(writer, "/a", "g1", 1.0, ("t",))
+        held = await reader.load("/a")
+        await reader.sync()
+        await writer.revalidate_tag("t")
+        changes = other.changes
+
+        async def pruned(build_id: str, since: int) -> tuple[int, None]:
+            return (await changes(build_id, since))[0], None
+
+        other.changes = pruned  # type: ignore[method-assign,assignment]
+        await reader.sync()
+        assert len(reader.memory) == 0 and reader.memory.bytes == 0
+        other.changes = changes  # type: ignore[method-assign]
+        reloaded = await reader.load("/a")
+        assert reloaded is not None and reloaded is not held and reloaded.stale_at == 0.0  # the marks were read again
+
+
+async def test_revalidate_tag_marks_stale_here_elsewhere_and_on_later_reads(tmp_path: Path) -> None:
+    async with opened(tmp_path) as one, opened(tmp_path) as other:
+        here, there = store(one), store(other)
+        t1 = await _save(here, "/t1", "g1", tags=("t",))
+        t2 = await _save(here, "/t2", "g1", tags=("t", "u"))
+        u = await _save(here, "/u", "g1", tags=("u",))
+        future = await _save(here, "/future", "g1", time.time() + 100, ("t",))  # starts after the mark below
+        held_there = await there.load("/t1")
+        future_there = await there.load("/future")
+        await there.sync()
+        assert await here.revalidate_tag("t") == ["/t1", "/t2"]
+        assert t1.stale_at == 0.0 and t2.stale_at == 0.0 and u.stale_at == 61.0 and future.stale_at > 0
+        assert held_there is not None and held_there.stale_at == 61.0  # not yet told
+        await there.sync()
+        assert held_there.stale_at == 0.0
+        assert future_there is not None and future_there.stale_at > 0
+        assert (await there.load("/t2")).stale_at == 0.0  # type: ignore[union-attr]
+        assert (await there.load("/u")).stale_at == 61.0  # type: ignore[union-attr]
+        later = store(backend(tmp_path))
+        assert (await later.load("/t1")).stale_at == 0.0  # type: ignore[union-attr]
+        assert (await later.load("/u")).stale_at == 61.0  # type: ignore[union-attr]
+        await later.backend.close()
+
+
+async def test_a_generation_started_before_a_tag_mark_is_stale_when_saved(tmp_path: Path) -> None:
+    """The lost-revalidation case: a regeneration that read its data before the tag was
+    revalidated, and finished after, stores a stale record (here, elsewhere, later)."""
+    async with opened(tmp_path) as one, opened(tmp_path) as other:
+        here, there = store(one), store(other)
+        await here.sync()
+        await there.sync()
+        before = time.time()
+        await here.revalidate_tag("t")
+        late = await _save(here, "/late", "g1", before - 1.0, ("t",))
+        assert late.stale_at == 0.0
+        fresh = await _save(here, "/fresh", "g1", time.time() + 1.0, ("t",))
+        assert fresh.stale_at == fresh.started_at + 60
+        untagged = await _save(here, "/untagged", "g1", before - 1.0, ("other",))
+        assert untagged.stale_at == before - 1.0 + 60
+        elsewhere = await _save(there, "/elsewhere", "g1", before - 1.0, ("t",))  # there has not synced since the mark
+        await there.sync()
+        assert elsewhere.stale_at == 0.0
+        assert (await there.load("/late")).stale_at == 0.0  # type: ignore[union-attr]
+        assert (await there.load("/fresh")).stale_at == fresh.started_at + 60  # type: ignore[union-attr]
+        later = store(backend(tmp_path))
+        assert (await later.load("/elsewhere")).stale_at == 0.0  # type: ignore[union-attr]
+        await later.backend.close()
+
+
+async def test_saving_an_older_started_generation_returns_the_stored_newer_one(tmp_path: Path) -> None:
+    async with opened(tmp_path) as one, opened(tmp_path) as other:
+        here, there = store(one), store(other)
+        await _save(here, "/a", "g0", 0.5)
+        assert (await there.load("/a")).generation == "g0"  # type: ignore[union-attr]
+        await _save(here, "/a", "g2", 2.0)  # a newer revalidation elsewhere, not yet synced there
+        kept = await _save(there, "/a", "g1", 1.0)
+        assert kept.generation == "g2"
+        assert there.memory.peek("/a") is kept
+        assert Record.from_bytes(await one.get("b1", "/a") or b"").generation == "g2"
+
+
+async def test_flush_touches_sends_the_served_paths_to_the_backend(tmp_path: Path) -> None:
+    async with opened(tmp_path) as disk:
+        here = store(disk)
+        await _save(here, "/a", "g1")
+        await _save(here, "/b", "g1")
+        touches = calls_of(disk, "touch")
+        await here.flush_touches()
+        assert touches == []  # nothing was served
+        here.memory.touch(here.memory.peek("/a"), now=1_000.0)  # type: ignore[arg-type]
+        here.memory.touch(here.memory.peek("/b"), now=1_000.0)  # type: ignore[arg-type]
+        await here.flush_touches()
+        assert [(build, set(paths)) for build, paths in touches] == [("b1", {"/a", "/b"})]
+        assert here.memory.touched == set()
+        here.memory.touch(here.memory.peek("/a"), now=1_001.0)  # type: ignore[arg-type]  # told a second ago
+        await here.flush_touches()
+        assert len(touches) == 1
+
+
+# -- the revalidate endpoint's report ----------------------------------------------
+
+
+class Routes:
+    """/t/<n> is an ISR page, /api/<n> an API function, nothing else is routed."""
+
+    page = SimpleNamespace(cached=True, kind="ISR", file="pages/t/[n].py", page="/t/[n]")
+    api = SimpleNamespace(cached=False, kind="API", file="api/[n].py", page="/api/[n]")
+
+    def match(self, segments: list[str]) -> tuple[Any, dict[str, str]] | None:
+        if len(segments) == 2 and segments[0] in ("t", "api"):
+            return (self.page if segments[0] == "t" else self.api), {"n": segments[1]}
+        return None
+
+
+class Engine:
+    """What revalidate() uses of the engine: its store, routes, and a regeneration that
+    starts now (after the tags' marks) and fails for /t/broken."""
+
+    def __init__(self, store: RecordStore) -> None:
+        self.store = store
+        self.site = SimpleNamespace(routes=Routes())
+        self.regenerated: list[str] = []
+
+    async def allowed(self, route: Any, path: str) -> bool:
+        return path != "/t/unlisted"
+
+    async def revalidate(self, route: Any, params: Any, path: str) -> Record:
+        if path == "/t/broken":
+            raise FunctionFailed("boom")
+        self.regenerated.append(path)
+        return await _save(self.store, path, "g2", time.time(), ("t",))
+
+
+async def test_revalidate_reports_in_the_order_asked_and_never_lists_a_regenerated_path_stale(tmp_path: Path) -> None:
+    async with opened(tmp_path) as disk:
+        engine = Engine(store(disk))
+        for path, tags in (("/t/1", ("t", "u")), ("/t/2", ("t",)), ("/t/3", ("t",)), ("/t/4", ("u",))):
+            await _save(engine.store, path, "g1", 1.0, tags)
+        paths = ["/t/2", "/nothing/here", "/t/%31", "/api/x", "/t/2", "/t/broken", "/t/unlisted"]
+        report = await revalidate(engine, paths, ["u", "t", "u"])  # type: ignore[arg-type]
+        assert report.revalidated == ["/t/2", "/t/%31"]
+        assert sorted(engine.regenerated) == ["/t/1", "/t/2"]
+        assert report.stale == ["/t/4", "/t/3"]  # u's paths, then t's, each once, without the regenerated ones
+        assert [(e["path"], e["code"]) for e in report.errors] == [
+            ("/nothing/here", "NOT_FOUND"),
+            ("/api/x", "NOT_CACHED"),
+            ("/t/broken", "FUNCTION_INVOCATION_FAILED"),
+            ("/t/unlisted", "NOT_FOUND"),
+        ]
+        held = {path: await engine.store.load(path) for path in ("/t/1", "/t/2", "/t/3", "/t/4")}
+        assert {path: r is not None and r.stale_at == 0 for path, r in held.items()} == {
+            "/t/1": False, "/t/2": False, "/t/3": True, "/t/4": True,
+        }
+        assert report.as_json() == {"revalidated": report.revalidated, "stale": report.stale, "errors": report.errors}

@@ -131,8 +131,15 @@ def test_hup_under_a_request_loop_switches_builds_without_a_failed_request(site:
     assert server.proc is not None
     with Loop(server, ("/about", "/", "/blog/hello", "/ssr", "/blog/fresh-path")) as loop:
         loop.wait_for_more(20)
-        slow = threading.Thread(target=lambda: slow_answer.append(server.get("/ctl/inflight")))
-        slow_answer: list[Response] = []
+        slow_answer: list[Response | OSError] = []
+
+        def slow_request() -> None:
+            try:
+                slow_answer.append(server.get("/ctl/inflight"))
+            except OSError as exc:
+                slow_answer.append(exc)
+
+        slow = threading.Thread(target=slow_request)
         slow.start()
         time.sleep(0.5)  # the slow request is in flight on the old build
         os.kill(server.proc.pid, signal.SIGHUP)
@@ -140,7 +147,8 @@ def test_hup_under_a_request_loop_switches_builds_without_a_failed_request(site:
         loop.wait_for_more(50)
         slow.join(15)
     loop.check()
-    assert slow_answer and slow_answer[0].status == 200, server.output()
+    assert slow_answer and isinstance(slow_answer[0], Response), f"{slow_answer}\n{server.output()}"
+    assert slow_answer[0].status == 200, slow_answer[0].describe()
     assert embedded_data(slow_answer[0].text)["build_id"] == old  # it finished on the old build
     new = server.build_id("/about")
     assert new != old

@@ -114,6 +114,25 @@ def test_an_alias_keeps_the_memory_within_its_bound() -> None:
     assert cache.bytes <= cache.max_bytes
 
 
+def test_an_alias_of_a_record_no_longer_held_keeps_nothing() -> None:
+    """A response's record may have been evicted by concurrent requests before its alias is
+    added: memory must then keep nothing for it, counted or not."""
+    cache = memory()
+    gone = [record(f"/junk/{n}", "g1") for n in range(10_000)]
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for each in gone:
+            cache.alias(each.path, each, is_json=False)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert cache.bytes == 0 and cache.hot == {}
+    assert grown < 100_000, f"{grown:,} bytes kept for 10,000 aliases of records not held"
+
+
 def test_an_older_generation_never_replaces_a_newer_one() -> None:
     cache = memory()
     newer = record("/a", "g2")

@@ -17,8 +17,9 @@ from multidict import CIMultiDict
 
 from isr.constants import DATA_PREFIX, HIT, NO_STORE, STALE
 from isr.engine.engine import Answer, Engine, error_answer
-from isr.errors import BadPath, FunctionError, PayloadTooLarge
+from isr.errors import BadPath, FunctionError
 from isr.http.admin import Admin
+from isr.http.protocol import headers_too_large, read_body, too_large_headers
 from isr.http.responses import json_error, respond
 from isr.http.revalidate import RevalidateEndpoint
 from isr.http.static import PublicFiles
@@ -45,13 +46,13 @@ class Deployment:
         self.memory = engine.store.memory
         self.hot = {} if engine.dev else self.memory.hot  # isr dev: no HIT, every request renders
         self.stats = engine.hub.stats
+        self.public = PublicFiles(self.site.public)  # the live site's, indexed anew at each switch
         self.in_flight = 0  # requests past the hot path that may still call the engine
 
 
 class Handler:
     def __init__(self, deployment: Deployment) -> None:
         self.current = deployment
-        self.public = PublicFiles(deployment.site.public)  # the live site's, whatever the build
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         live = self.current
@@ -71,6 +72,9 @@ class Handler:
             live.engine.refresh_stale(record)
             return respond(request, variant, STALE, record, now=now)
         try:
+            if headers_too_large(request):
+                return too_large_headers()
+            check_text(request)
             if _is_admin(raw):
                 return await live.admin(request, raw)  # not counted in flight: log streams last
             return await self._counted(request, raw, live)
@@ -101,7 +105,7 @@ class Handler:
         if len(raw) > 1 and raw.endswith("/"):
             return _redirect_without_slash(request, raw)
         segments = split_path(raw)
-        if request.method in _READ and (file := self.public.find(segments)):
+        if request.method in _READ and (file := live.public.find(segments)):
             return web.FileResponse(file)
         match = live.site.routes.match(segments)
         if match is None:
@@ -152,19 +156,6 @@ class Handler:
         return respond(request, answer.variant, answer.state, answer.record, answer.headers)
 
 
-async def read_body(request: web.BaseRequest, limit: int) -> bytes:
-    """The request body, refused before the function sees it when over the limit."""
-    if (request.content_length or 0) > limit:
-        raise PayloadTooLarge(f"request body of {request.content_length} bytes is over the {limit}-byte limit")
-    chunks, size = [], 0
-    while chunk := await request.content.read(2**16):
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"request body is over the {limit}-byte limit")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _request_event(request: web.BaseRequest) -> dict[str, Any]:
     query: dict[str, Any] = {}
     for key in request.query:
@@ -182,11 +173,26 @@ def _is_admin(raw: str) -> bool:
     return raw == "/_isr" or (raw.startswith("/_isr/") and raw != "/_isr/revalidate" and not raw.startswith(DATA_PREFIX))
 
 
+def check_text(request: web.BaseRequest) -> None:
+    """BadPath (400) when the path or a header is not UTF-8: aiohttp hands such bytes on as
+    lone surrogates, which nothing downstream (cache keys, functions, logs) can encode.
+    A token that is not UTF-8 is a wrong token (401), where it is checked."""
+    try:
+        request.raw_path.encode()
+        for name, value in request.raw_headers:
+            name.decode()
+            if name.lower() != b"authorization":
+                value.decode()
+    except UnicodeError:
+        raise BadPath("the path or a header is not valid UTF-8") from None
+
+
 def _redirect_without_slash(request: web.BaseRequest, raw: str) -> web.Response:
     # Rebuilt from checked segments and re-encoded: "//host/" or "/\\host/" must not leave the site.
     target = quote(join_path(split_path(raw.rstrip("/") or "/")), safe=URL_SAFE)
-    if request.query_string:
-        target += "?" + request.query_string
+    query = request.raw_path.partition("?")[2]
+    if query:  # as sent, re-encoded: a decoded %0d%0a would break the header
+        target += "?" + quote(query, safe=URL_SAFE + "/?%")
     return web.Response(status=308, headers={"Location": target, "Cache-Control": NO_STORE})
 
 

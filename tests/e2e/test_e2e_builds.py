@@ -128,6 +128,8 @@ def test_hup_under_a_request_loop_switches_builds_without_a_failed_request(site:
     edit(site.pages / "about.html", "ABOUT-PAGE", "ABOUT-PAGE-NEW-BUILD")
     build(site)
     site.control("inflight", value="slow", sleep=2)
+    (site.root / "public" / "added-file.txt").write_text("PUBLIC-ADDED")
+    assert server.get("/added-file.txt").status == 404  # public/ is indexed when a build is deployed
     assert server.proc is not None
     with Loop(server, ("/about", "/", "/blog/hello", "/ssr", "/blog/fresh-path")) as loop:
         loop.wait_for_more(20)
@@ -153,6 +155,7 @@ def test_hup_under_a_request_loop_switches_builds_without_a_failed_request(site:
     new = server.build_id("/about")
     assert new != old
     assert server.page("/about").cache == "HIT"  # prerendered by the build
+    assert server.page("/added-file.txt").text == "PUBLIC-ADDED"
     assert f"now serving build {new}" in server.output()
 
     os.kill(server.proc.pid, signal.SIGHUP)  # nothing newer: it says so and carries on

@@ -60,7 +60,9 @@ class Supervisor:
         return self.code
 
     def _start(self, slot: Slot) -> None:
-        slot.process = subprocess.Popen(self.command(), env=self.env)
+        # Born ignoring SIGHUP (until its server installs its handler): a HUP forwarded
+        # while it starts must not kill it.
+        slot.process = subprocess.Popen(self.command(), env=self.env, preexec_fn=_ignore_hangup)
         slot.started, slot.due = time.monotonic(), None
 
     def _watch(self, now: float) -> None:
@@ -113,6 +115,10 @@ def backoff(previous: float, lived: float) -> float:
     if lived >= STABLE_S:
         return 0.0  # not a crash loop: at once, as gunicorn does
     return min(BACKOFF_MAX_S, max(BACKOFF_FIRST_S, previous * 2))
+
+
+def _ignore_hangup() -> None:
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
 def _death(code: int) -> str:

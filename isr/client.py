@@ -10,6 +10,7 @@ import aiohttp
 
 from isr.constants import DEFAULT_URL, INTERNAL_TOKEN_VARIABLE, TOKEN_VARIABLE, URL_VARIABLE
 from isr.errors import IsrError
+from isr.runtime.lending import waiting_on_server
 
 
 class RevalidateError(IsrError):
@@ -42,7 +43,8 @@ async def revalidate(*paths: str, tags: Sequence[str] = (), timeout: float = 300
     """
     url = os.environ.get(URL_VARIABLE, DEFAULT_URL)
     token = os.environ.get(INTERNAL_TOKEN_VARIABLE) or os.environ.get(TOKEN_VARIABLE, "")
-    status, report = await post_revalidate(url, token, paths, tags, timeout)
+    with waiting_on_server():  # in a worker, its bundle slot is lent to the regenerations meanwhile
+        status, report = await post_revalidate(url, token, paths, tags, timeout)
     if status not in (200, 207):
         message = report.get("error", {}).get("message", f"HTTP {status}")
         raise RevalidateError(f"revalidate failed: {message}", status, report)

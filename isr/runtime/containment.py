@@ -143,12 +143,13 @@ class Reaper:
             self.process = None
 
     def close(self) -> None:
-        """Every worker is gone by now: the reaper reads EOF and exits (unwaited: it is still starting)."""
+        """Every worker is gone by now: the reaper reads EOF and exits. Blocking: it may still be starting."""
         if self.process is not None and self.process.stdin is not None:
             try:
                 self.process.stdin.close()
             except OSError:
                 pass
+            self.process.wait()
 
 
 def reap(commands: IO[bytes]) -> None:

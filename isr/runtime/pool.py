@@ -8,12 +8,14 @@ leave poisoned. An invocation that runs past maxDuration gets its worker SIGKILL
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import multiprocessing
 import os
 import pickle
 import signal
 import struct
+from collections.abc import Callable
 from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext
@@ -22,6 +24,7 @@ from multiprocessing.process import BaseProcess
 from isr.errors import FunctionError, FunctionFailed, FunctionTimeout, Throttled
 from isr.runtime.containment import Reaper, kill_group, kill_tree
 from isr.runtime.invocation import Invocation, Result
+from isr.runtime.lending import Lending
 from isr.runtime.limits import CpuGroups, peak_memory_mb
 from isr.runtime.worker import Reply, error_of, main
 from isr.site.config import FunctionConfig
@@ -51,9 +54,12 @@ class Worker:
         self.conn = conn
         self._buffer = bytearray()  # bytes read from the worker, not yet a whole message
 
-    async def call(self, invocation: Invocation | None, timeout: float) -> tuple[Reply, list[str]]:
+    async def call(
+        self, invocation: Invocation | None, timeout: float, lend: Callable[[bool], None] | None = None
+    ) -> tuple[Reply, list[str]]:
         """Send an invocation (None: just wait for the start-up reply); its reply and printed lines.
 
+        `lend` hears when the invocation starts and stops waiting on the server (see lending).
         A failure (timeout, death) carries the lines printed before it and the peak memory.
         """
         if invocation is not None:
@@ -63,7 +69,10 @@ class Worker:
         lines: list[str] = []
         try:
             while not isinstance(message := await self._receive(deadline, what, timeout), Reply):
-                lines.append(message)
+                if isinstance(message, str):
+                    lines.append(message)
+                elif lend is not None:
+                    lend(message.lent)
         except FunctionError as error:
             error.logs, error.memory_mb = lines, peak_memory_mb(self.process.pid)
             raise
@@ -80,7 +89,7 @@ class Worker:
         except OSError:
             raise IdleWorkerDied(f"{invocation.file}: its worker died while idle") from None
 
-    async def _receive(self, deadline: float, what: str, timeout: float) -> Reply | str:
+    async def _receive(self, deadline: float, what: str, timeout: float) -> Reply | Lending | str:
         """The next message: a printed line, or the reply.
 
         Read as it arrives, one read per wake-up, never with a blocking recv: a large
@@ -98,7 +107,7 @@ class Worker:
                 raise WorkerDied(await self._death(what))
             self._buffer += chunk
         if len(data) > LARGE_MESSAGE:
-            message: Reply | str = await asyncio.to_thread(pickle.loads, data)
+            message: Reply | Lending | str = await asyncio.to_thread(pickle.loads, data)
         else:
             message = pickle.loads(data)
         return message
@@ -176,6 +185,54 @@ def _resolve(future: asyncio.Future[bool], value: bool) -> None:
         future.set_result(value)
 
 
+class Slots:
+    """A bundle's capacity: at most `size` invocations run at once, first come first served.
+
+    Unlike a semaphore, a slot can be lent (released) by an invocation that waits on
+    the server, and taken back over the size when that wait ends (see lending).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.busy = 0
+        self._queue: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    @property
+    def full(self) -> bool:
+        return self.busy >= self.size
+
+    @property
+    def waiting(self) -> int:
+        return len(self._queue)
+
+    async def acquire(self) -> None:
+        if self.busy < self.size and not self._queue:
+            self.busy += 1
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append(future)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release()  # granted just as it was cancelled: pass it on
+            else:
+                self._queue.remove(future)
+            raise
+
+    def take(self) -> None:
+        """A slot without waiting, even over the size: for an invocation that lent its own."""
+        self.busy += 1
+
+    def release(self) -> None:
+        self.busy -= 1
+        while self._queue and self.busy < self.size:
+            future = self._queue.popleft()
+            if not future.done():
+                self.busy += 1
+                future.set_result(None)
+
+
 class Bundle:
     """The worker processes of one function configuration, started on demand."""
 
@@ -189,29 +246,37 @@ class Bundle:
         self.context = context
         self.cpu = cpu
         self.size = config.max_concurrency
-        self._slots = asyncio.Semaphore(self.size)
-        self._waiting = 0
+        self._slots = Slots(self.size)
         self._idle: list[Worker] = []
         self._all: set[Worker] = set()
 
     async def invoke(self, invocation: Invocation) -> Result:
-        if self._slots.locked() and self._waiting >= QUEUE_PER_WORKER * self.size:
+        if self._slots.full and self._slots.waiting >= QUEUE_PER_WORKER * self.size:
             raise Throttled(f"too many invocations queued for bundle {self.config.bundle}")
-        self._waiting += 1
-        try:
-            await self._slots.acquire()
-        finally:
-            self._waiting -= 1
-        try:
-            return await self._invoke(invocation)
-        finally:
-            self._slots.release()
+        await self._slots.acquire()
+        holding = True
 
-    async def _invoke(self, invocation: Invocation) -> Result:
+        def lend(lent: bool) -> None:
+            """The invocation waits on the server (its slot is free), or runs again (over the size)."""
+            nonlocal holding
+            if lent and holding:
+                holding = False
+                self._slots.release()
+            elif not lent and not holding:
+                holding = True
+                self._slots.take()
+
+        try:
+            return await self._invoke(invocation, lend)
+        finally:
+            if holding:
+                self._slots.release()
+
+    async def _invoke(self, invocation: Invocation, lend: Callable[[bool], None]) -> Result:
         while True:
             worker = self._idle.pop() if self._idle else await self._spawn()
             try:
-                reply, lines = await worker.call(invocation, invocation.limits.max_duration)
+                reply, lines = await worker.call(invocation, invocation.limits.max_duration, lend)
                 break
             except IdleWorkerDied:
                 await self._discard(worker)  # and hand the invocation to another
@@ -266,11 +331,13 @@ class Bundle:
     def prewarm(self) -> asyncio.Task[None]:
         """Start one worker ahead of the first request (in a slot: never one too many)."""
         async def warm() -> None:
-            async with self._slots:
-                try:
-                    self._idle.append(await self._spawn())
-                except FunctionError as exc:
-                    log.warning("cannot start a worker for %s: %s", self.config.bundle, exc)
+            await self._slots.acquire()
+            try:
+                self._idle.append(await self._spawn())
+            except FunctionError as exc:
+                log.warning("cannot start a worker for %s: %s", self.config.bundle, exc)
+            finally:
+                self._slots.release()
 
         return asyncio.create_task(warm())
 
@@ -308,6 +375,6 @@ class WorkerInvoker:
             task.cancel()
         await asyncio.gather(*(b.close() for b in self._bundles.values()))
         self.cpu.close()
-        self.reaper.close()
+        await asyncio.to_thread(self.reaper.close)
 
 

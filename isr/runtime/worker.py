@@ -22,7 +22,7 @@ from typing import Any
 from dotenv import dotenv_values
 
 from isr.errors import FunctionError, FunctionFailed, SiteError
-from isr.runtime import capture
+from isr.runtime import capture, lending
 from isr.runtime.containment import lead_own_group
 from isr.runtime.invocation import Invocation
 from isr.runtime.limits import die_with_parent, limit_memory, peak_memory_mb
@@ -66,6 +66,8 @@ def main(site_root: str, code_root: str, build_id: str, conn: Connection, memory
     def emit(line: str) -> None:
         """Printed lines reach the parent at once, so a killed invocation keeps them."""
         conn.send_bytes(pickle.dumps(line))
+
+    lending.install(lambda message: conn.send_bytes(pickle.dumps(message)))
 
     while True:
         try:

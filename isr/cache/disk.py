@@ -208,7 +208,7 @@ class DiskBackend:
             self._log_change(db, build_id, "tag", tag, repr(at), at)
             rows = db.execute(
                 "SELECT t.path FROM tags t JOIN records r ON r.build = t.build AND r.path = t.path "
-                "WHERE t.build=? AND t.tag=? AND r.started < ? ORDER BY t.path",
+                "WHERE t.build=? AND t.tag=? AND r.started <= ? ORDER BY t.path",
                 (build_id, tag, at),
             ).fetchall()
         return [path for (path,) in rows]
@@ -228,7 +228,8 @@ class DiskBackend:
         db = self._connection()
         db.execute("BEGIN")  # one snapshot for the counter and the rows
         try:
-            seq = db.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
+            # the AUTOINCREMENT counter: it never goes back when rows are deleted (old builds dropped)
+            seq = db.execute("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name='changes'").fetchone()[0]
             pruned = db.execute("SELECT value FROM meta WHERE name='pruned'").fetchone()
             if since < 0 or seq == since:
                 return seq, []

@@ -68,12 +68,15 @@ class MemoryCache:
 
     def alias(self, raw: str, record: Record, is_json: bool) -> None:
         """Let the hot path find this record under this raw request path."""
+        if self._records.get(record.path) is not record:
+            return  # evicted or replaced meanwhile
         keys = self._raw_keys.setdefault(record.path, {})
-        if self._records.get(record.path) is not record or raw in keys or len(keys) >= ALIASES_PER_PATH:
+        if raw in keys or len(keys) >= ALIASES_PER_PATH:
             return  # odd spellings of a path beyond a few take the slow path, not memory
         keys[raw] = is_json
         self.bytes += ALIAS_OVERHEAD + len(raw)
         self.hot[raw] = (record, record.data if is_json else record.html)
+        self._evict()
 
     def drop(self, path: str) -> None:
         record = self._records.pop(path, None)

@@ -30,6 +30,7 @@ class RecordStore:
         self._seq: int | None = None  # the backend's change counter when last synced
         self._marks: dict[str, float] | None = None  # tag -> when last revalidated
         self._reading: dict[str, asyncio.Future[Record | None]] = {}
+        self._changed_while_read: set[str] = set()  # paths a change reached while a read of them ran
         self.usage = (0, 0)  # records of this build in the whole cache, bytes the cache takes
 
     async def load(self, path: str) -> Record | None:
@@ -44,7 +45,11 @@ class RecordStore:
         return await asyncio.shield(reading)
 
     async def _load(self, path: str) -> Record | None:
+        self._changed_while_read.discard(path)
         record = await self._read(path)
+        while path in self._changed_while_read:  # another process wrote it after our read began
+            self._changed_while_read.discard(path)
+            record = await self._read(path)
         if record is None:
             return None
         self.memory.put(record)
@@ -148,6 +153,8 @@ class RecordStore:
             assert isinstance(change.value, float)
             self._mark(change.key, change.value, marks)
             return
+        if change.key in self._reading:
+            self._changed_while_read.add(change.key)
         held = self.memory.peek(change.key)
         if held is not None and held.generation != change.value:
             self.memory.drop(change.key)  # the next request reads the newer generation

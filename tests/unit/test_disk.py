@@ -129,7 +129,7 @@ async def test_a_write_costs_the_tags_of_its_page_not_the_paths_of_its_tags(tmp_
         await _fill(disk, "big", 101, 40_000)
         later = await _median_put_seconds(disk, "big", 40_000)
     print(f"put into a tag of 100 paths: {first * 1e6:.0f} µs, of 40,000 paths: {later * 1e6:.0f} µs")
-    assert later < 3 * first
+    assert later < 10 * first  # O(paths of the tag) was 40x: a pickled set of 40,000 rewritten per write
 
 
 # -- eviction -----------------------------------------------------------------------

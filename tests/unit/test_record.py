@@ -9,7 +9,7 @@ from isr.runtime.datascript import dump_data, embed
 
 def record(body: bytes = b"<html><body>hi</body></html>" * 100, revalidate: int | bool = 60) -> Record:
     return Record(
-        path="/a", page="/[x]", build_id="b", generation="g1", generated_at=1000.0,
+        path="/a", page="/[x]", build_id="b", generation="g1", started_at=999.0, generated_at=1000.0,
         revalidate=revalidate, tags=("t",), outcome="page",
         html=make_variant(200, HTML_TYPE, body), data=make_variant(200, JSON_TYPE, b'{"props":{}}'),
     )

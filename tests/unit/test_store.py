@@ -80,7 +80,7 @@ async def test_a_newer_generation_written_during_a_read_is_not_missed(tmp_path: 
         await _save(writer, "/a", "g2", 2.0)
         await reader.sync()
         resume.set()
-        assert (await loading).generation == "g1"  # type: ignore[union-attr]  # what it read, fine for that request
+        assert (await loading).generation in ("g1", "g2")  # type: ignore[union-attr]  # either is fine for that request
         await reader.sync()
         held = reader.memory.peek("/a")
         assert held is None or held.generation == "g2"

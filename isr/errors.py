@@ -12,7 +12,8 @@
         ├── PayloadTooLarge         413 FUNCTION_PAYLOAD_TOO_LARGE
         ├── NoResponse              502 NO_RESPONSE_FROM_FUNCTION
         ├── Throttled               503 FUNCTION_THROTTLED
-        └── BadRequestBody          400 BAD_REQUEST (a body the handler cannot be given)
+        ├── BadRequestBody          400 BAD_REQUEST (a body the handler cannot be given)
+        └── BodyTimeout             408 REQUEST_TIMEOUT (a request body that stopped arriving)
 """
 
 from __future__ import annotations
@@ -86,3 +87,8 @@ class Throttled(FunctionError):
 class BadRequestBody(FunctionError):
     code = "BAD_REQUEST"
     status = 400
+
+
+class BodyTimeout(FunctionError):
+    code = "REQUEST_TIMEOUT"
+    status = 408

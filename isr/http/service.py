@@ -11,12 +11,11 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
-from aiohttp import web
-
 from isr.app import open_engine, revalidate_token
 from isr.constants import INTERNAL_TOKEN_VARIABLE, URL_VARIABLE
 from isr.errors import IsrError
 from isr.http.admin import Admin
+from isr.http.protocol import ConnectionServer
 from isr.http.revalidate import RevalidateEndpoint
 from isr.http.server import Deployment, Handler
 from isr.logs.hub import LogHub
@@ -59,7 +58,7 @@ class Service:
     async def run(self, site: Site, host: str, port: int, reuse_port: bool, reload: Reload | None) -> None:
         first = self.deployment(site)
         self.handler = Handler(first)
-        server = web.Server(self.handler, access_log=None)
+        server = ConnectionServer(self.handler)
         loop = asyncio.get_running_loop()
         try:
             listener = await loop.create_server(server, host, port, reuse_address=True, reuse_port=reuse_port, backlog=1024)

@@ -26,7 +26,9 @@ class LogRecord:
     time: float = field(default_factory=time.time)  # Unix time the invocation ended
 
     def __post_init__(self) -> None:
-        self.lines = [line[:MAX_LINE] for line in self.lines[:MAX_LINES]]
+        self.function, self.path = readable(self.function), readable(self.path)
+        self.message = None if self.message is None else readable(self.message)
+        self.lines = [readable(line[:MAX_LINE]) for line in self.lines[:MAX_LINES]]
         self.duration_ms = round(self.duration_ms, 3)
         self.memory_mb = round(self.memory_mb, 1)
 
@@ -41,6 +43,14 @@ class LogRecord:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LogRecord:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+def readable(text: str) -> str:
+    """Text every reader can encode: characters that are not UTF-8 (lone surrogates, which
+    is how undecodable bytes arrive) become U+FFFD, here and in records stored before."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 @dataclass(frozen=True)

@@ -124,11 +124,15 @@ class RecordStore:
                 await self.flush_touches()
                 if time.monotonic() - announced >= ANNOUNCE_EVERY_S:
                     await self.backend.announce(self.build_id, instance)
-                    self.usage = await self.backend.usage(self.build_id)
+                    await self.count_usage()
                     announced = time.monotonic()
             except Exception:  # a bad moment of the disk must not end the following for good
                 log.exception("cannot follow the cache's change log")
             await asyncio.sleep(interval)
+
+    async def count_usage(self) -> None:
+        """Refresh `usage`: this build's records in the whole cache and the bytes it takes."""
+        self.usage = await self.backend.usage(self.build_id)
 
     async def flush_touches(self) -> None:
         touched, self.memory.touched = self.memory.touched, set()

@@ -200,6 +200,7 @@ class Engine:
         await self.scheduler.drain()
         await self.invoker.close()
         await self.hub.flush()
+        await self.store.backend.close()
 
 
 _LOG_KIND = {"fallback": "render", "not_found": "render"}

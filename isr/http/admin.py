@@ -62,6 +62,8 @@ class Admin:
             return _refuse(refusal, raw in DASHBOARD)
         if raw in DASHBOARD:
             return _html(self.page)
+        if raw in ("/_isr/stats", "/_isr/metrics"):
+            await self.engine.store.count_usage()  # the whole cache, as of now
         if raw == "/_isr/stats":
             return _json(self.stats())
         if raw == "/_isr/metrics":

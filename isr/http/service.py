@@ -132,4 +132,3 @@ async def _retire(deployment: Deployment) -> None:
     while deployment.in_flight:
         await asyncio.sleep(DRAIN_POLL_S)
     await deployment.engine.close()
-    await deployment.engine.store.backend.close()  # each deployment opened its own

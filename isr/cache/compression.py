@@ -13,14 +13,16 @@ Encoding = Literal["identity", "br", "gzip"]
 PREFERENCE: tuple[Encoding, ...] = ("br", "gzip")
 
 
-# Measured on 8 KB catalogue pages and their 4 KB JSON (benchmarks/item_site.py): brotli 11
-# makes them 13 % smaller than 6 for 50 times the CPU (16.6 ms a page against 0.31); 9 is
-# no smaller than 6 and 28 times slower; 4 is 8 % larger for 30 % less time. gzip 9 is no
-# smaller than 6 here. Generation time is build time (100,000 pages) and worker time.
-BROTLI_QUALITY = 6
-GZIP_LEVEL = 6
-FAST_BROTLI_QUALITY = 4  # per-request responses (SSR)
-FAST_GZIP_LEVEL = 5
+# Measured on the 12 KB (HTML + JSON) catalogue pages of benchmarks/item_site.py, per page:
+#   brotli 11: 17.3 ms, 3,494 B   brotli 6: 0.45 ms, 4,072 B   brotli 5: 0.41 ms, 4,077 B
+#   brotli 4:   0.32 ms, 4,361 B (no smaller than gzip)
+#   gzip 9:     0.27 ms, 4,390 B   gzip 6:   0.26 ms, 4,390 B   gzip 4:   0.20 ms, 4,453 B
+# Brotli 11 saves 14 % for 40 times the CPU of 5: at build time that is 100,000 pages x 17 ms.
+# Brotli 5 is as small as 6 and cheaper; gzip 4 is 1.4 % larger than 9 for 25 % less time.
+BROTLI_QUALITY = 5
+GZIP_LEVEL = 4
+FAST_BROTLI_QUALITY = 3  # per-request responses (SSR): 0.16 ms, 4,537 B above
+FAST_GZIP_LEVEL = 1  # 0.16 ms, 4,672 B
 
 
 def compress(body: bytes, best: bool = True) -> dict[Encoding, bytes]:

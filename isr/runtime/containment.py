@@ -27,6 +27,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import IO
 
 _PR_SET_CHILD_SUBREAPER = 36
@@ -45,9 +46,10 @@ def lead_own_group() -> None:
         pass  # not Linux: the process group still holds what the function starts
 
 
-def kill_tree(pid: int) -> None:
-    """SIGKILL a worker, its process group and every descendant that left the group.
+def kill_tree(pid: int, members: Path | None = None) -> None:
+    """SIGKILL a live worker, its process group and every descendant that left the group.
 
+    `members`: the worker's cgroup.procs, where it has a cgroup of its own (see kill_group).
     Blocking (it reads /proc): call it off the event loop.
     """
     _signal_group(pid, signal.SIGSTOP)  # the group can no longer fork
@@ -62,12 +64,28 @@ def kill_tree(pid: int) -> None:
         stopped |= found
     for child in stopped:
         _signal(child, signal.SIGKILL)
-    kill_group(pid)
+    kill_group(pid, members)
 
 
-def kill_group(pgid: int) -> None:
-    """SIGKILL a process group: a dead worker's, whose members outlive it."""
+def kill_group(pgid: int, members: Path | None = None) -> None:
+    """SIGKILL a process group (a dead worker's, whose members outlive it) and its cgroup.
+
+    A cgroup holds every process started below the worker, daemons included, even
+    after the worker died and they were reparented to init: where workers have one,
+    what it lists is killed too, until it is empty.
+    """
     _signal_group(pgid, signal.SIGKILL)
+    deadline = time.monotonic() + SETTLE_S
+    while members is not None and time.monotonic() < deadline:
+        try:
+            pids = [int(line) for line in members.read_text().split()]
+        except (OSError, ValueError):
+            return
+        if not pids:
+            return
+        for pid in pids:
+            _signal(pid, signal.SIGKILL)
+        time.sleep(0.01)  # killed processes leave the list as they exit
 
 
 def _live_descendants(root: int) -> set[int]:
@@ -127,8 +145,8 @@ class Reaper:
         except OSError:
             self.process = None
 
-    def watch(self, pid: int) -> None:
-        self._tell(f"+{pid}\n")
+    def watch(self, pid: int, members: Path | None) -> None:
+        self._tell(f"+{pid} {members or ''}\n")
 
     def forget(self, pid: int) -> None:
         self._tell(f"-{pid}\n")
@@ -153,16 +171,19 @@ class Reaper:
 
 
 def reap(commands: IO[bytes]) -> None:
-    """The reaper's loop: `+pid` / `-pid` lines until EOF, then kill what is still listed."""
+    """The reaper's loop: `+pid [cgroup.procs]` / `-pid` lines until EOF, then kill what is still listed."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the server, which then closes us
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    groups: set[int] = set()
+    groups: dict[int, Path | None] = {}
     for line in commands:
-        text = line.strip().decode("ascii", "replace")
-        if text[:1] in "+-" and text[1:].isdigit():
-            (groups.add if text[0] == "+" else groups.discard)(int(text[1:]))
-    for pid in groups:
-        kill_tree(pid)
+        text = line.decode("utf-8", "replace").strip()
+        sign, (number, _, members) = text[:1], text[1:].partition(" ")
+        if sign == "+" and number.isdigit():
+            groups[int(number)] = Path(members) if members else None
+        elif sign == "-" and number.isdigit():
+            groups.pop(int(number), None)
+    for pid, procs in groups.items():
+        kill_group(pid, procs)  # the workers died with the server: their pids are no longer theirs
 
 
 if __name__ == "__main__":

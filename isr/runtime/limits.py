@@ -99,9 +99,10 @@ class CpuGroups:
             return
         self.root = root
 
-    def place(self, pid: int, memory_mb: int) -> None:
+    def place(self, pid: int, memory_mb: int) -> Path | None:
+        """Put a worker in a group of its own; that group's list of processes, None if it has none."""
         if self.root is None:
-            return
+            return None
         group = self.root / str(pid)
         quota = int(cpu_share(memory_mb) * CFS_PERIOD_US)
         try:
@@ -114,6 +115,8 @@ class CpuGroups:
             (group / "cgroup.procs").write_text(str(pid))
         except OSError as exc:
             self._warn(f"CPU share per function is not enforced for worker {pid} (and maybe others): {exc}")
+            return None
+        return group / "cgroup.procs"
 
     def remove(self, pid: int) -> None:
         if self.root is not None:

@@ -20,6 +20,7 @@ from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 
 from isr.errors import FunctionError, FunctionFailed, FunctionTimeout, Throttled
 from isr.runtime.containment import Reaper, kill_group, kill_tree
@@ -53,6 +54,7 @@ class Worker:
         self.process = process
         self.conn = conn
         self._buffer = bytearray()  # bytes read from the worker, not yet a whole message
+        self.members: Path | None = None  # its cgroup's cgroup.procs, where it has one
 
     async def call(
         self, invocation: Invocation | None, timeout: float, lend: Callable[[bool], None] | None = None
@@ -171,9 +173,9 @@ class Worker:
         pid = self.process.pid
         if pid is not None:
             if self.process.is_alive():
-                await asyncio.to_thread(kill_tree, pid)
-            else:  # its pid may be someone else's now; its group is still its own
-                kill_group(pid)
+                await asyncio.to_thread(kill_tree, pid, self.members)
+            else:  # its pid may be someone else's now; its group and cgroup are still its own
+                await asyncio.to_thread(kill_group, pid, self.members)
         if self.process.is_alive():  # killed before it led its own group
             self.process.kill()
         self.conn.close()
@@ -304,8 +306,8 @@ class Bundle:
         worker = Worker(process, parent)
         self._all.add(worker)
         if process.pid is not None:
-            self.reaper.watch(process.pid)
-            self.cpu.place(process.pid, self.config.memory)
+            worker.members = self.cpu.place(process.pid, self.config.memory)
+            self.reaper.watch(process.pid, worker.members)
         try:
             ready, _ = await worker.call(None, START_TIMEOUT_S)
         except FunctionError:

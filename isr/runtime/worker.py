@@ -42,6 +42,7 @@ class Reply:
 def main(site_root: str, code_root: str, build_id: str, conn: Connection, memory_mb: int, environ: dict[str, str]) -> None:
     die_with_parent()  # the forkserver, which dies with the server
     lead_own_group()  # what the function starts is killed with this worker
+    os.set_inheritable(conn.fileno(), False)  # a program it starts must not keep our pipe open: death is EOF
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the server decides
     os.environ.clear()
     os.environ.update(environ)  # the server's, not the forkserver's snapshot of it

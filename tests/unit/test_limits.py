@@ -39,7 +39,7 @@ def test_v2_enables_cpu_in_the_parents_before_writing_cpu_max(tmp_path: Path, ca
     assert (root / "cgroup.subtree_control").read_text() == "+cpu"
     assert not (root / "cgroup.procs").exists(), "the server's folder must hold no process (no internal processes)"
 
-    groups.place(4242, 1769)
+    assert groups.place(4242, 1769) == root / "4242" / "cgroup.procs"  # where a worker's processes are found
     groups.place(4343, 512)
     assert (root / "4242" / "cpu.max").read_text() == f"{CFS_PERIOD_US} {CFS_PERIOD_US}"
     assert (root / "4343" / "cpu.max").read_text() == f"{int(512 / 1769 * CFS_PERIOD_US)} {CFS_PERIOD_US}"
@@ -74,7 +74,7 @@ def test_a_failing_placement_warns_once(tmp_path: Path, caplog: pytest.LogCaptur
     for pid in (4242, 4343):
         (groups.root / str(pid)).mkdir()
         (groups.root / str(pid) / "cpu.max").mkdir()  # as a real group whose cpu.max the kernel refuses
-    groups.place(4242, 1769)
+    assert groups.place(4242, 1769) is None
     groups.place(4343, 1769)
     found = warnings(caplog)
     assert len(found) == 1 and "4242" in found[0], found

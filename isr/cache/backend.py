@@ -49,7 +49,8 @@ class Backend(Protocol):
         Per record, whether it was stored."""
 
     async def touch(self, build_id: str, paths: Collection[str]) -> None:
-        """These paths were served: the least recently used ones are evicted first."""
+        """These paths were served from memory (the backend counts its own reads itself):
+        the least recently used records are evicted first."""
 
     async def mark_tag(self, build_id: str, tag: str, at: float) -> list[str]:
         """Mark every generation carrying the tag that started before `at` stale; the stored

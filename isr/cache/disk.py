@@ -48,6 +48,7 @@ EVICT_BATCH = 64  # records deleted per eviction step
 CHANGES_KEPT_S = 600.0  # how long other processes can fall behind before they resync
 PRUNE_EVERY = 256  # writes between two prunings of the change log
 SERVER_SEEN_S = 30.0  # a server that announced itself this recently is alive
+STAMP_EVERY_S = 60.0  # a record's use stamp (the LRU order of eviction) is renewed at most this often
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -84,6 +85,7 @@ class DiskBackend:
         self._readers = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="isr-cache-read")
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="isr-cache-write")
         self._writes = 0
+        self._read_since_stamp: set[tuple[str, str]] = set()  # records read whose use stamp is old
         try:
             Path(directory).mkdir(parents=True, exist_ok=True)
             self._connection().executescript(_SCHEMA)
@@ -131,8 +133,12 @@ class DiskBackend:
         return await self._read(self._get, build_id, path)
 
     def _get(self, build_id: str, path: str) -> bytes | None:
-        row = self._connection().execute("SELECT raw FROM records WHERE build=? AND path=?", (build_id, path)).fetchone()
-        return None if row is None else bytes(row[0])
+        row = self._connection().execute("SELECT raw, used FROM records WHERE build=? AND path=?", (build_id, path)).fetchone()
+        if row is None:
+            return None
+        if row[1] < time.time() - STAMP_EVERY_S:
+            self._read_since_stamp.add((build_id, path))  # a read is a use: stamped with the next touch()
+        return bytes(row[0])
 
     async def put(self, build_id: str, records: list[Stored]) -> list[bool]:
         return await self._write(self._put, build_id, records)
@@ -190,12 +196,16 @@ class DiskBackend:
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('pruned', ?)", (row[0],))
 
     async def touch(self, build_id: str, paths: Collection[str]) -> None:
-        await self._write(self._touch, build_id, list(paths))
+        read, self._read_since_stamp = self._read_since_stamp, set()
+        rows = [(build_id, path) for path in paths] + list(read)
+        if rows:
+            await self._write(self._touch, rows)
 
-    def _touch(self, build_id: str, paths: list[str]) -> None:
+    def _touch(self, rows: list[tuple[str, str]]) -> None:
+        """Stamp records as used now: at most once a minute each (reads check the stamp's age)."""
         now = time.time()
         with self._transaction() as db:
-            db.executemany("UPDATE records SET used=? WHERE build=? AND path=?", [(now, build_id, p) for p in paths])
+            db.executemany("UPDATE records SET used=? WHERE build=? AND path=?", [(now, build, path) for build, path in rows])
 
     # -- tags -------------------------------------------------------------------------
 

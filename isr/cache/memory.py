@@ -15,7 +15,7 @@ from isr.cache.record import Record, Variant
 ALIASES_PER_PATH = 8  # raw spellings of one path (HTML, JSON, percent-encodings) the hot path knows
 ALIAS_OVERHEAD = 250  # bytes of one hot-path entry beyond its key (dict slot, tuple, str header)
 TAG_OVERHEAD = 120  # bytes of one (tag, path) entry of the tag index
-TOUCH_EVERY_S = 60.0  # a record served from memory tells the disk LRU at most this often
+TOUCH_EVERY_S = 60.0  # a record served from memory tells the backend's LRU at most this often
 
 
 class MemoryCache:

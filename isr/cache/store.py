@@ -52,8 +52,7 @@ class RecordStore:
             record = await self._read(path)
         if record is None:
             return None
-        self.memory.put(record)
-        self.memory.touched.add(path)  # read from the backend: used now
+        self.memory.put(record)  # the backend counts its own reads as uses
         return self.memory.get(path)
 
     async def reread(self, path: str) -> Record | None:
@@ -136,8 +135,7 @@ class RecordStore:
 
     async def flush_touches(self) -> None:
         touched, self.memory.touched = self.memory.touched, set()
-        if touched:
-            await self.backend.touch(self.build_id, touched)
+        await self.backend.touch(self.build_id, touched)
 
     async def sync(self) -> None:
         """Apply what other processes wrote since the last call (the first call only counts)."""

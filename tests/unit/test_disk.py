@@ -366,3 +366,19 @@ async def test_usage_counts_the_build_records_and_the_whole_cache_bytes(tmp_path
         count, used = await disk.usage("b1")
         assert count == 100 and (await disk.usage("b2"))[0] == 1
         assert 2_000_000 - 100_000 < used - empty < 2_000_000 + 200_000
+
+
+async def test_a_read_renews_an_old_use_stamp_with_the_next_touch(tmp_path: Path) -> None:
+    """Reads from disk count as uses (LRU), stamped in batches and at most once a minute each."""
+    async with opened(tmp_path) as disk:
+        await disk.put("b1", [stored("/old"), stored("/new")])
+        db = disk._connection()
+        db.execute("UPDATE records SET used = 0 WHERE path = '/old'")
+        assert await disk.get("b1", "/old") is not None and await disk.get("b1", "/new") is not None
+        await disk.touch("b1", [])
+        used = dict(db.execute("SELECT path, used FROM records").fetchall())
+        assert used["/old"] > time.time() - 5  # renewed by its read
+        before = used["/new"]
+        await disk.get("b1", "/new")  # stamped just now: no write for this read
+        await disk.touch("b1", [])
+        assert dict(db.execute("SELECT path, used FROM records").fetchall())["/new"] == before

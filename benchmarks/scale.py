@@ -223,6 +223,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cache-memory", metavar="SIZE", help="passed on to isr serve")
     parser.add_argument("--cache-disk", metavar="SIZE", help="passed on to isr serve")
     parser.add_argument("--workers", type=int, metavar="N", help="passed on to isr serve")
+    parser.add_argument("--warmup", type=float, default=1.0,
+                        help="seconds of unrecorded wrk load of each kind before the rounds (1; 0: none)")
     parser.add_argument("--no-warm", action="store_true",
                         help="skip the pass that GETs every page once before the rounds")
     parser.add_argument("--startup-timeout", type=float, default=120.0,
@@ -231,8 +233,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="command that runs isr (default: this Python's `-m isr`)")
     parser.add_argument("--json", type=Path, help="also write all measurements to this file")
     args = parser.parse_args(argv)
-    if args.pages < 1 or args.duration <= 0 or args.rounds < 1:
-        parser.error("--pages and --rounds must be >= 1 and --duration > 0")
+    if args.pages < 1 or args.duration <= 0 or args.rounds < 1 or args.warmup < 0:
+        parser.error("--pages and --rounds must be >= 1, --duration > 0 and --warmup >= 0")
     return args
 
 
@@ -259,6 +261,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_warm:
             warm = warm_all(server, args.pages)
             log(f"warm pass: {warm.seconds:.1f} s, {dict(warm.cache)}, RSS {warm.rss_mib} MiB")
+        if args.warmup:
+            log(f"warm-up: {args.warmup:g}s of each load, not recorded")
+            for kind in LOADS:
+                load(server, kind, args.pages, args.warmup)
         rounds: list[dict[str, Run]] = []
         for n in range(1, args.rounds + 1):
             rounds.append({})

@@ -8,10 +8,12 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from isr.cache.backend import Backend
 from isr.cache.disk import DiskBackend
 from isr.cache.memory import MemoryCache
+from isr.cache.redis import connect, is_redis_url
 from isr.cache.store import RecordStore
-from isr.constants import TOKEN_VARIABLE
+from isr.constants import REGION_VARIABLE, TOKEN_VARIABLE
 from isr.engine.engine import Engine
 from isr.errors import CacheError
 from isr.logs.hub import LogHub
@@ -23,20 +25,37 @@ from isr.site.site import Site
 
 def open_engine(
     site: Site, cache: str | None, environ: dict[str, str] | None = None, instance: str = "", dev: bool = False,
-    hub: LogHub | None = None,
+    hub: LogHub | None = None, region: str = "",
 ) -> Engine:
-    """An engine on the disk cache in `cache` (default: the site's cache/ folder), logging
-    every invocation to `hub` (default: a new one on the site's log store).
+    """An engine on the cache `cache` names (see open_backend), logging every invocation
+    to `hub` (default: a new one on the site's log store), labelled with its instance and
+    region (defaults: a random id; $ISR_REGION, else "local").
 
     `environ` reaches functions on top of the server's environment and .env. The cache
     sizes are the site config's (isr.json, or the CLI's overrides).
     """
-    if cache and "://" in cache:
-        raise CacheError(f"--cache {cache}: only a folder is supported so far (no Redis backend yet)")
-    backend = DiskBackend(Path(cache) if cache else site.root / "cache", site.config.cache_disk)
-    store = RecordStore(backend, site.build_id, MemoryCache(site.config.cache_memory))
+    store = RecordStore(open_backend(site, cache), site.build_id, MemoryCache(site.config.cache_memory))
     hub = hub or LogHub(LogStore(log_folder(site.root)), Stats())
-    return Engine(site, store, WorkerInvoker(site, environ), hub, instance or secrets.token_hex(3), dev)
+    return Engine(site, store, WorkerInvoker(site, environ), hub, instance or new_instance(), dev, region or default_region())
+
+
+def open_backend(site: Site, cache: str | None) -> Backend:
+    """Redis for a redis://, rediss:// or unix:// URL (checked now: one error line at start),
+    else the disk cache in that folder (default: the site's cache/ folder)."""
+    if cache and is_redis_url(cache):
+        return connect(cache)
+    if cache and "://" in cache:
+        raise CacheError(f"--cache {cache}: not a folder, nor a Redis URL like redis://host:6379/0")
+    return DiskBackend(Path(cache) if cache else site.root / "cache", site.config.cache_disk)
+
+
+def new_instance() -> str:
+    """A short random name for an instance started without --instance."""
+    return secrets.token_hex(3)
+
+
+def default_region() -> str:
+    return os.environ.get(REGION_VARIABLE) or "local"
 
 
 def revalidate_token(site: Site) -> str:

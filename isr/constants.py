@@ -35,4 +35,5 @@ DATA_SCRIPT_ID: Final = "__ISR_DATA__"
 TOKEN_VARIABLE: Final = "ISR_REVALIDATE_TOKEN"
 URL_VARIABLE: Final = "ISR_URL"
 INTERNAL_TOKEN_VARIABLE: Final = "ISR_INTERNAL_TOKEN"  # lets a server's own functions revalidate
+REGION_VARIABLE: Final = "ISR_REGION"  # the default of `isr serve --region`
 DEFAULT_URL: Final = "http://127.0.0.1:3000"

@@ -5,6 +5,7 @@
     │   └── ConfigError             isr.json is malformed
     ├── BadPath (ValueError)        a request path that can never name a page (HTTP 400)
     ├── CacheError                  a cache record could not be read or written
+    │   └── CacheUnavailable        the shared cache (Redis) did not answer in time
     └── FunctionError               an invocation failed; carries Vercel's code and status
         ├── FunctionTimeout         504 FUNCTION_INVOCATION_TIMEOUT
         ├── FunctionFailed          500 FUNCTION_INVOCATION_FAILED
@@ -38,6 +39,10 @@ class BadPath(IsrError, ValueError):
 
 
 class CacheError(IsrError):
+    pass
+
+
+class CacheUnavailable(CacheError):
     pass
 
 

@@ -1,5 +1,5 @@
-"""The storage interface the engine needs; the disk backend implements it (a shared
-Redis backend is meant to, for many machines).
+"""The storage interface the engine needs; the disk backend implements it for one
+machine, the Redis backend for many.
 
 Backends store record bytes (`Record.to_bytes`) and never look inside them beyond
 the path, generation, start time and tags they are given, so a record is written
@@ -39,7 +39,17 @@ class Change:
     value: str | float  # the path's new generation, or the tag's mark time
 
 
+@dataclass
+class Health:
+    """Whether the backend answers now, and how often it stopped answering (a metric)."""
+
+    available: bool = True
+    outages: int = 0
+
+
 class Backend(Protocol):
+    health: Health
+
     async def get(self, build_id: str, path: str) -> bytes | None:
         """The stored record of a path, or None."""
 
@@ -61,6 +71,10 @@ class Backend(Protocol):
 
     async def changes(self, build_id: str, since: int) -> tuple[int, list[Change] | None]:
         """The change counter now, and the changes after `since` (None: too old to list)."""
+
+    async def changed(self, build_id: str, poll: float) -> None:
+        """Return once another process may have written to the build: a backend told of
+        writes (Redis pub/sub) returns on the next one, one that is not (disk) after `poll` s."""
 
     async def acquire_lease(self, build_id: str, path: str, ttl: float) -> str | None:
         """Take the right to regenerate a path for `ttl` seconds; a token, or None if held."""
@@ -89,3 +103,7 @@ class Backend(Protocol):
         """Records of the build, and bytes the whole cache takes."""
 
     async def close(self) -> None: ...
+
+
+# A backend that cannot be reached raises isr.errors.CacheUnavailable: the store then
+# serves what memory holds, renders a miss locally and keeps the result in memory only.

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from isr.cache.backend import Change, Stored
+from isr.cache.backend import Change, Health, Stored
 from isr.errors import CacheError
 
 T = TypeVar("T")
@@ -78,6 +78,7 @@ _BUILD_TABLES = ("records", "tags", "tag_marks", "leases", "static_paths", "chan
 class DiskBackend:
     def __init__(self, directory: str | Path, size_limit: int) -> None:
         self.size_limit = size_limit
+        self.health = Health()  # SQLite on a local disk: its failures are errors, not outages
         self._file = Path(directory) / DATABASE
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
@@ -249,6 +250,10 @@ class DiskBackend:
             return seq, [Change(n, kind, key, float(value) if kind == "tag" else value) for n, kind, key, value in rows]
         finally:
             db.execute("COMMIT")
+
+    async def changed(self, build_id: str, poll: float) -> None:
+        """Nothing tells this process of another's write: look again after `poll` seconds."""
+        await asyncio.sleep(poll)
 
     # -- leases -----------------------------------------------------------------------
 

@@ -5,6 +5,10 @@ event loop. Other processes' writes reach memory through the backend's change lo
 path by path: a newer generation elsewhere drops this process's copy (the next request
 reads it from the backend), a tag mark marks the copies carrying the tag stale. A
 burst of writes costs what it changed, never a reload of everything held.
+
+A shared backend that does not answer (CacheUnavailable: Redis down or slow) degrades
+instead of failing a request: a read is a miss, a lease is this process's alone, and a
+generation is kept in memory only; the backend logs the outage once.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ import time
 from isr.cache.backend import Backend, Change, Stored
 from isr.cache.memory import MemoryCache
 from isr.cache.record import Record
+from isr.errors import CacheUnavailable
 
 log = logging.getLogger("isr")
 
+LOCAL_LEASE = "local"  # the lease taken while the shared backend does not answer
 ANNOUNCE_EVERY_S = 5.0  # how often a server tells the cache its build is in use and counts it
 
 
@@ -64,11 +70,14 @@ class RecordStore:
         return record
 
     async def _read(self, path: str) -> Record | None:
-        raw = await self.backend.get(self.build_id, path)
-        if raw is None:
-            return None
-        record = Record.from_bytes(raw)
-        self._apply_marks(record, await self._tag_marks())
+        try:
+            raw = await self.backend.get(self.build_id, path)
+            if raw is None:
+                return None
+            record = Record.from_bytes(raw)
+            self._apply_marks(record, await self._tag_marks())
+        except CacheUnavailable:
+            return None  # rendered here, like a new path
         return record
 
     async def save(self, record: Record, raw: bytes) -> Record:
@@ -77,8 +86,11 @@ class RecordStore:
         The write is fenced: if a generation that started later is stored already (another
         process's, after a newer revalidation), that one stays and is returned instead.
         """
-        self._apply_marks(record, await self._tag_marks())
-        (stored,) = await self.backend.put(self.build_id, [_stored(record, raw)])
+        try:
+            self._apply_marks(record, await self._tag_marks())
+            (stored,) = await self.backend.put(self.build_id, [_stored(record, raw)])
+        except CacheUnavailable:
+            stored = True  # served from memory here until the backend answers again
         if not stored:
             return await self.reread(record.path) or record
         self.memory.put(record)
@@ -125,9 +137,18 @@ class RecordStore:
                     await self.backend.announce(self.build_id, instance)
                     await self.count_usage()
                     announced = time.monotonic()
+            except CacheUnavailable:
+                pass  # the backend logged the outage once; sync() resynchronises when it ends
             except Exception:  # a bad moment of the disk must not end the following for good
                 log.exception("cannot follow the cache's change log")
-            await asyncio.sleep(interval)
+            await self.changed(interval)
+
+    async def changed(self, poll: float) -> None:
+        """Wait until another process may have written (see Backend.changed)."""
+        try:
+            await self.backend.changed(self.build_id, poll)
+        except CacheUnavailable:
+            await asyncio.sleep(poll)
 
     async def count_usage(self) -> None:
         """Refresh `usage`: this build's records in the whole cache and the bytes it takes."""
@@ -162,13 +183,26 @@ class RecordStore:
             self.memory.drop(change.key)  # the next request reads the newer generation
 
     async def acquire_lease(self, path: str, ttl: float) -> str | None:
-        return await self.backend.acquire_lease(self.build_id, path, ttl)
+        try:
+            return await self.backend.acquire_lease(self.build_id, path, ttl)
+        except CacheUnavailable:
+            return LOCAL_LEASE  # the scheduler still runs one generation per path in this process
 
     async def renew_lease(self, path: str, token: str, ttl: float) -> bool:
-        return await self.backend.renew_lease(self.build_id, path, token, ttl)
+        if token == LOCAL_LEASE:
+            return True
+        try:
+            return await self.backend.renew_lease(self.build_id, path, token, ttl)
+        except CacheUnavailable:
+            return True  # it lapses by itself if Redis comes back without us; the write is fenced
 
     async def release_lease(self, path: str, token: str) -> None:
-        await self.backend.release_lease(self.build_id, path, token)
+        if token == LOCAL_LEASE:
+            return
+        try:
+            await self.backend.release_lease(self.build_id, path, token)
+        except CacheUnavailable:
+            pass  # it lapses by itself
 
 
 def _stored(record: Record, raw: bytes) -> Stored:

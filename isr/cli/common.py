@@ -20,7 +20,11 @@ def add_site(parser: argparse.ArgumentParser) -> None:
 
 
 def add_cache(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cache", metavar="DIR", help="cache folder (default: SITE/cache)")
+    parser.add_argument(
+        "--cache", metavar="DIR|URL",
+        help="cache folder (default: SITE/cache), or a shared Redis: redis://[:password@]host:6379/0, rediss://…, "
+        "unix:///path/redis.sock, any node of a Redis Cluster (found by itself); options ?timeout=0.5 (s per call), ?prefix=isr (of keys)",
+    )
     parser.add_argument("--cache-memory", type=_size, metavar="SIZE", help="memory for cached pages, e.g. 256mb (default: isr.json cache.memory, else 256mb)")
     parser.add_argument("--cache-disk", type=_size, metavar="SIZE", help="disk cache bound, e.g. 4gb (default: isr.json cache.disk, else 4gb)")
 

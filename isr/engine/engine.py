@@ -40,13 +40,16 @@ class Answer:
 
 
 class Engine:
-    def __init__(self, site: Site, store: RecordStore, invoker: Invoker, hub: LogHub, instance: str, dev: bool = False) -> None:
+    def __init__(
+        self, site: Site, store: RecordStore, invoker: Invoker, hub: LogHub, instance: str, dev: bool = False, region: str = "local",
+    ) -> None:
         self.site = site
         self.dev = dev  # isr dev: render every request
         self.store = store
         self.invoker = invoker
         self.hub = hub
         self.instance = instance
+        self.region = region
         self.scheduler = Scheduler(store)
         self._static_paths: dict[str, frozenset[str]] = {}
         self._not_found: Variant | None = None
@@ -194,6 +197,7 @@ class Engine:
 
     def _log(self, record: LogRecord) -> None:
         record.instance = self.instance
+        record.region = self.region
         self.hub.publish(record)
 
     async def close(self) -> None:

@@ -7,8 +7,10 @@ Failures back off from 1 s doubling to 10 s, per path; a success resets it.
 
 A lease is short and renewed while its generation waits for a worker and runs, so
 a long queue never lets it lapse under a live holder, and a dead holder's lapses in
-seconds. Writes are fenced besides (see the backend): a holder whose lease lapsed
-anyway can never replace a generation that started after its own.
+seconds. A process waiting for another's generation is woken by the backend when it
+can be (Redis pub/sub), else it looks every 50 ms. Writes are fenced besides (see the
+backend): a holder whose lease lapsed anyway can never replace a generation that
+started after its own.
 
 An on-demand revalidation is never folded into a generation that started before
 it (that one may have read the old data): it queues one follow-up generation after
@@ -184,7 +186,7 @@ class Scheduler:
         """Wait for another process's generation: its record, or the lease once it lets go."""
         deadline = time.monotonic() + patience
         while time.monotonic() < deadline:
-            await asyncio.sleep(LEASE_POLL_S)
+            await self.store.changed(LEASE_POLL_S)  # Redis: woken by the other's write or release
             record = await self.store.reread(path)
             if record is not None and record.generated_at > started:
                 return record
@@ -197,7 +199,7 @@ class Scheduler:
         """Take the lease once another process's generation ends (or its lease lapses)."""
         deadline = time.monotonic() + patience
         while time.monotonic() < deadline:
-            await asyncio.sleep(LEASE_POLL_S)
+            await self.store.changed(LEASE_POLL_S)
             token = await self.store.acquire_lease(path, LEASE_TTL_S)
             if token is not None:
                 return token

@@ -213,8 +213,13 @@ class _Collector:
         regenerations.add_metric(["failed"], stats.failed_regenerations)
         memory = self.engine.store.memory
         records, size = self.engine.store.usage
+        health = self.engine.store.backend.health
+        labels = GaugeMetricFamily("isr_instance", "This server's instance and region (value 1)", labels=["isr_instance", "region", "build"])
+        labels.add_metric([self.engine.instance, self.engine.region, self.engine.site.build_id], 1)
         return [
-            requests, invocations, durations, regenerations,
+            requests, invocations, durations, regenerations, labels,
+            GaugeMetricFamily("isr_cache_available", "1 while the shared cache answers, 0 during an outage", value=int(health.available)),
+            CounterMetricFamily("isr_cache_outages", "Times the shared cache stopped answering", value=health.outages),
             GaugeMetricFamily("isr_regenerations_in_flight", "Generations running now", value=self.engine.scheduler.in_flight),
             GaugeMetricFamily("isr_cache_records", "Records of the served build in the whole cache", value=records),
             GaugeMetricFamily("isr_cache_bytes", "Bytes the cache takes on disk", value=size),

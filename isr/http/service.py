@@ -31,17 +31,22 @@ DRAIN_POLL_S = 0.05  # how often a replaced deployment checks for requests still
 Reload = Callable[[Path], Site]  # the served site with its code read from this snapshot
 
 
-async def serve(site: Site, host: str, port: int, cache: str | None, reuse_port: bool = False, dev: bool = False, reload: Reload | None = None) -> None:
-    """Serve until SIGINT or SIGTERM; with `reload`, SIGHUP switches to the newest complete build."""
+async def serve(
+    site: Site, host: str, port: int, cache: str | None, reuse_port: bool = False, dev: bool = False, reload: Reload | None = None,
+    instance: str = "", region: str = "",
+) -> None:
+    """Serve until SIGINT or SIGTERM; with `reload`, SIGHUP switches to the newest complete build.
+    `instance` and `region` label its logs and metrics (defaults: see open_engine)."""
     internal = os.environ.get(INTERNAL_TOKEN_VARIABLE) or secrets.token_urlsafe(24)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"
-    service = Service(cache, {URL_VARIABLE: url, INTERNAL_TOKEN_VARIABLE: internal}, dev)
-    await service.run(site, host, port, reuse_port, reload)
+    service = Service(cache, {URL_VARIABLE: url, INTERNAL_TOKEN_VARIABLE: internal}, dev, region)
+    await service.run(site, host, port, reuse_port, reload, instance)
 
 
 class Service:
-    def __init__(self, cache: str | None, environ: dict[str, str], dev: bool) -> None:
+    def __init__(self, cache: str | None, environ: dict[str, str], dev: bool, region: str = "") -> None:
         self.cache = cache
+        self.region = region
         self.environ = environ  # for functions: ISR_URL and the internal revalidation token
         self.dev = dev
         self.handler: Handler | None = None
@@ -50,13 +55,13 @@ class Service:
         self._switching = asyncio.Lock()
 
     def deployment(self, site: Site, hub: LogHub | None = None, instance: str = "") -> Deployment:
-        engine = open_engine(site, self.cache, self.environ, instance, dev=self.dev, hub=hub)
+        engine = open_engine(site, self.cache, self.environ, instance, dev=self.dev, hub=hub, region=self.region)
         token = revalidate_token(site)
         endpoint = RevalidateEndpoint(engine, [token, self.environ[INTERNAL_TOKEN_VARIABLE]])
         return Deployment(engine, endpoint, Admin(engine, engine.hub, token))
 
-    async def run(self, site: Site, host: str, port: int, reuse_port: bool, reload: Reload | None) -> None:
-        first = self.deployment(site)
+    async def run(self, site: Site, host: str, port: int, reuse_port: bool, reload: Reload | None, instance: str = "") -> None:
+        first = self.deployment(site, instance=instance)
         self.handler = Handler(first)
         server = ConnectionServer(self.handler)
         loop = asyncio.get_running_loop()

@@ -22,6 +22,7 @@ class LogRecord:
     error: str | None = None  # Vercel error code
     message: str | None = None  # the error's one-line message
     instance: str = ""
+    region: str = ""
     lines: list[str] = field(default_factory=list)
     time: float = field(default_factory=time.time)  # Unix time the invocation ended
 

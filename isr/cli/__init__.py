@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 
 from isr import __version__
-from isr.cli import build, dev, logs, revalidate, routes, serve
+from isr.cli import bench, build, dev, logs, revalidate, routes, serve
 from isr.errors import IsrError
 
-COMMANDS = {"serve": serve, "build": build, "routes": routes, "revalidate": revalidate, "logs": logs, "dev": dev}
+COMMANDS = {"serve": serve, "build": build, "routes": routes, "revalidate": revalidate, "logs": logs, "dev": dev, "bench": bench}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

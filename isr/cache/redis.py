@@ -45,6 +45,8 @@ T = TypeVar("T")
 log = logging.getLogger("isr")
 
 SCHEMES = ("redis", "rediss", "unix")
+OUR_OPTIONS = {"timeout", "prefix", "cluster"}
+REDIS_OPTIONS = {"db", "socket_keepalive", "max_connections", "health_check_interval", "ssl_check_hostname", "protocol"}  # passed to redis-py
 DEFAULT_TIMEOUT_S = 0.5  # every Redis call, connecting included; `?timeout=` in the URL overrides it
 DEFAULT_PREFIX = "isr"  # `?prefix=` in the URL: several sites (or tests) on one Redis
 PROBE_EVERY_S = 1.0  # while Redis is down, one call a second tries it; the others fail at once
@@ -413,8 +415,6 @@ def connect(url: str) -> RedisBackend:
     timeout = _number(options.pop("timeout", str(DEFAULT_TIMEOUT_S)), shown)
     prefix = options.pop("prefix", DEFAULT_PREFIX)
     cluster = options.pop("cluster", "").lower()
-    if options:
-        raise CacheError(f"--cache {shown}: unknown option {sorted(options)[0]!r} (isr takes timeout, prefix and cluster)")
     settings: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout, "retry": redis.asyncio.retry.Retry(NoBackoff(), 0)}
     is_cluster = _check(redis_url, shown, timeout) if cluster in ("", "auto") else cluster in ("1", "yes", "true")
     try:
@@ -434,15 +434,18 @@ def _split(url: str) -> tuple[str, dict[str, str], str]:
         query = parse_qsl(parts.query, keep_blank_values=True)
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError as exc:
-        raise CacheError(f"--cache {url!r} is not a Redis URL: {exc}") from None
-    ours = {"timeout", "prefix", "cluster"}
-    options = {k: v for k, v in query if k in ours}
-    rest = urlencode([(k, v) for k, v in query if k not in ours])
-    redis_url = urlunsplit(parts._replace(query=rest))
+        raise CacheError(f"--cache {url.rpartition('@')[2]}: not a Redis URL: {exc}") from None
     netloc = parts.netloc.rpartition("@")[2]
     shown = urlunsplit(parts._replace(netloc=f"***@{netloc}" if "@" in parts.netloc else netloc, query=""))
     if parts.scheme not in SCHEMES or (parts.scheme != "unix" and not parts.hostname) or (parts.scheme == "unix" and not parts.path):
         raise CacheError(f"--cache {shown}: not a Redis URL like redis://host:6379/0, rediss://… or unix:///path/redis.sock")
+    if parts.scheme != "unix" and not (parts.path.strip("/") or "0").isdigit():
+        raise CacheError(f"--cache {shown}: {parts.path.strip('/')!r} is not a database number (redis://host:6379/0)")
+    unknown = sorted({k for k, _ in query} - OUR_OPTIONS - REDIS_OPTIONS)
+    if unknown:
+        raise CacheError(f"--cache {shown}: unknown option {unknown[0]!r} (isr's own: timeout, prefix, cluster)")
+    options = {k: v for k, v in query if k in OUR_OPTIONS}
+    redis_url = urlunsplit(parts._replace(query=urlencode([(k, v) for k, v in query if k not in OUR_OPTIONS])))
     return redis_url, options, shown
 
 

@@ -88,6 +88,8 @@ class RedisServer:
         client = redis.Redis(port=self.port, socket_timeout=0.2, socket_connect_timeout=0.2)
         try:
             return bool(client.ping())
+        except (redis.AuthenticationError, redis.ResponseError):
+            return True  # it answers, asking for a password
         except (redis.RedisError, OSError):
             return False
         finally:

@@ -1,0 +1,118 @@
+"""What only the Redis backend has: URLs checked at start, and outages (Redis killed,
+restarted) that degrade to memory, are logged once, fail fast and resynchronise."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import isr.cache.redis as redis_module
+from isr.cache.redis import connect
+from isr.cache.store import LOCAL_LEASE
+from isr.errors import CacheError, CacheUnavailable
+
+from cache_support import record, store, stored
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+from redis_support import RedisServer, free_port, have_redis_server  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not have_redis_server(), reason="redis-server is not installed")
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RedisServer]:
+    started = RedisServer(tmp_path / "redis").start()
+    yield started
+    started.stop()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis://", "not a Redis URL"),
+        ("redis://127.0.0.1:notaport/0", "not a Redis URL"),
+        ("memcached://127.0.0.1:11211", "not a Redis URL"),
+        ("redis://127.0.0.1:6379/0?timeout=forever", "timeout='forever' is not a number"),
+        ("redis://127.0.0.1:6379/0?colour=blue", "unknown option 'colour'"),
+        ("redis://127.0.0.1:6379/banana", "banana"),
+    ],
+)
+def test_a_malformed_url_is_one_line(url: str, message: str) -> None:
+    with pytest.raises(CacheError, match=message) as raised:
+        connect(url)
+    assert "\n" not in str(raised.value)
+
+
+def test_an_unreachable_redis_is_one_line_within_the_timeout() -> None:
+    began = time.monotonic()
+    with pytest.raises(CacheError, match="cannot reach redis"):
+        connect(f"redis://127.0.0.1:{free_port()}/0")
+    assert time.monotonic() - began < 2.0
+
+
+def test_a_wrong_password_is_one_line_that_does_not_show_it(tmp_path: Path) -> None:
+    guarded = RedisServer(tmp_path / "redis", args=("--requirepass", "right-secret")).start()
+    try:
+        with pytest.raises(CacheError, match="refused the credentials") as raised:
+            connect(f"redis://:wrong-secret@127.0.0.1:{guarded.port}/0")
+        assert "wrong-secret" not in str(raised.value)
+        connect(f"redis://:right-secret@127.0.0.1:{guarded.port}/0")  # the right one is accepted
+    finally:
+        guarded.stop()
+
+
+async def test_an_outage_fails_fast_is_logged_once_and_resyncs(server: RedisServer, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(redis_module, "PROBE_EVERY_S", 0.3)
+    backend = connect(server.url)
+    try:
+        await backend.put("b1", [stored("/a")])
+        seq, _ = await backend.changes("b1", -1)
+        server.kill9()
+        began = time.monotonic()
+        with pytest.raises(CacheUnavailable):
+            await backend.get("b1", "/a")
+        assert time.monotonic() - began < 1.5  # bounded by the 0.5 s timeout (and a reconnect)
+        began = time.monotonic()
+        for _ in range(20):  # failing fast meanwhile: no request waits for a dead Redis
+            with pytest.raises(CacheUnavailable):
+                await backend.get("b1", "/a")
+        assert time.monotonic() - began < 0.2
+        assert not backend.health.available and backend.health.outages == 1
+        outages = [r for r in caplog.records if "unavailable" in r.getMessage()]
+        assert len(outages) == 1
+        server.start()  # the same port, empty
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                now, changes = await backend.changes("b1", seq)
+                break
+            except CacheUnavailable:
+                assert time.monotonic() < deadline, "never reconnected"
+        assert changes is None  # invalidations may have been missed: the store drops its copies
+        assert backend.health.available and backend.health.outages == 1
+        assert [r for r in caplog.records if "is back" in r.getMessage()]
+        assert (await backend.changes("b1", now))[1] == []  # and follows as before from then on
+    finally:
+        await backend.close()
+
+
+async def test_a_store_on_a_dead_redis_serves_misses_from_local_renders(server: RedisServer) -> None:
+    backend = connect(server.url)
+    records = store(backend)  # type: ignore[arg-type]
+    try:
+        server.kill9()
+        assert await records.load("/a") is None  # a miss: the engine renders it here
+        token = await records.acquire_lease("/a", 10)
+        assert token == LOCAL_LEASE and await records.renew_lease("/a", token, 10)
+        await records.release_lease("/a", token)
+        generated = record("/a", "g1")
+        kept = await records.save(generated, generated.to_bytes())
+        assert kept.generation == "g1"
+        assert (held := await records.load("/a")) is not None and held.generation == "g1"  # from memory
+    finally:
+        await backend.close()

@@ -34,7 +34,14 @@ import redis.asyncio.cluster
 import redis.asyncio.retry
 import redis.retry
 from redis.backoff import NoBackoff
-from redis.exceptions import AuthenticationError, ClusterError, OutOfMemoryError, ReadOnlyError, RedisError, TryAgainError
+from redis.exceptions import (
+    AuthenticationError,
+    ClusterError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 

@@ -217,6 +217,7 @@ class RedisBackend:
         self._down_since = None
         self.health.available = True
         self._resync = True
+        self._builds.clear()  # it may have restarted empty
         self._wake()
 
     async def _register(self, build_id: str) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from e2e_support import Server, Site, cli_output, concurrently, free_port, wait_for
-from redis_support import RedisServer, have_redis_server
+from redis_support import RedisCluster, RedisServer, have_redis_server
 
 pytestmark = pytest.mark.skipif(not have_redis_server(), reason="redis-server is not installed")
 
@@ -233,3 +233,28 @@ def test_redis_killed_under_load_leaves_held_pages_served_and_recovers(abc: list
     for server in abc:
         server.page("/ctl/after")
     assert _propagation(abc, "/ctl/after") < TARGET_S  # one Redis again: revalidations reach everyone
+    metrics = abc[0].page("/_isr/metrics").text
+    assert 'isr_instance{build="' in metrics and 'isr_instance="a",region="test"' in metrics
+    assert "isr_cache_outages_total 1.0" in metrics and "isr_cache_available 1.0" in metrics
+    assert '"region":"test"' in abc[0].page("/_isr/logs").text  # log records carry the region
+
+
+def test_instances_on_a_redis_cluster_behave_as_one(cluster: Cluster, tmp_path: Path) -> None:
+    """Three masters: every key of a build hashes to one slot; pub/sub reaches every node's subscribers."""
+    nodes = RedisCluster.start(tmp_path / "cluster")
+    site = Site.copy("basic", tmp_path / "cluster-site")
+    (site.root / ".env").write_text(f"ISR_REVALIDATE_TOKEN={TOKEN}\n")
+    url = nodes.nodes[1].url  # any node: the cluster is found by itself
+    servers = [Server(site, extra_args=("--cache", url)).start() for _ in range(2)]
+    try:
+        site.control("herd", value="v1", sleep=0.3)
+        answers = concurrently([lambda s=s: s.get("/ctl/herd") for s in servers for _ in range(8)])
+        assert all(a.status == 200 for a in answers) and site.count("ctl:herd") == 1
+        site.control("herd", revalidate=600)
+        took = _propagation(servers, "/ctl/herd")
+        print(f"propagation on a cluster: {took * 1000:.1f} ms")
+        assert took < TARGET_S
+    finally:
+        for server in servers:
+            server.stop()
+        nodes.stop()

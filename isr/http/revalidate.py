@@ -11,7 +11,7 @@ from aiohttp import web
 
 from isr.engine.engine import Engine
 from isr.engine.revalidation import revalidate
-from isr.errors import PayloadTooLarge
+from isr.errors import CacheUnavailable, PayloadTooLarge
 from isr.http.protocol import read_body
 from isr.http.responses import json_error
 from isr.http.session import as_bytes
@@ -41,7 +41,11 @@ class RevalidateEndpoint:
         if isinstance(body, web.Response):
             return body
         paths, tags = body
-        report = await revalidate(self.engine, paths, tags)
+        try:
+            report = await revalidate(self.engine, paths, tags)
+        except CacheUnavailable as exc:  # a tag mark must reach every instance, or be refused
+            log.warning("revalidate: %s", exc)
+            return json_error(503, "CACHE_UNAVAILABLE", f"{exc}: try again once it answers")
         if report.errors:  # one line, whatever the size of the call
             first = report.errors[0]
             log.warning("revalidate: %d of the paths failed, first %s: %s %s", len(report.errors), first["path"], first["code"], first["message"])

@@ -226,6 +226,8 @@ def test_redis_killed_under_load_leaves_held_pages_served_and_recovers(abc: list
     assert new.status == 200 and new.cache == "MISS", new.describe()
     for server in abc:
         assert "unavailable" in server.output()
+    refused = abc[0].request("POST", "/_isr/revalidate", body=b'{"tags": ["blog"]}', headers={"Authorization": f"Bearer {TOKEN}"})
+    assert refused.status == 503 and refused.json()["error"]["code"] == "CACHE_UNAVAILABLE", refused.describe()  # a mark no other instance would see
     cluster.redis.start()  # the same port, empty
     for server in abc:
         wait_for(lambda s=server: "is back" in s.output(), 10, what=f"port {server.port} to reconnect")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,12 @@ class Backend(Protocol):
 
     async def builds_in_use(self) -> set[str]:
         """The builds live servers announced lately."""
+
+    async def report(self, server: str, values: dict[str, Any]) -> None:
+        """Publish one server process's counters, for every instance's dashboard to add up."""
+
+    async def reports(self) -> dict[str, dict[str, Any]]:
+        """The counters every server that is alive published last, by server."""
 
     async def drop_builds(self, keep: Collection[str]) -> int:
         """Delete everything builds not in `keep` stored; the number of records deleted."""

@@ -71,6 +71,7 @@ CREATE INDEX IF NOT EXISTS changes_by_build ON changes (build, seq);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS servers (
     instance TEXT PRIMARY KEY, build TEXT NOT NULL, seen REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS reports (server TEXT PRIMARY KEY, seen REAL NOT NULL, counters BLOB NOT NULL) WITHOUT ROWID;
 """
 _BUILD_TABLES = ("records", "tags", "tag_marks", "leases", "static_paths", "changes")
 
@@ -319,6 +320,21 @@ class DiskBackend:
     def _builds_in_use(self) -> set[str]:
         rows = self._connection().execute("SELECT DISTINCT build FROM servers WHERE seen > ?", (time.time() - SERVER_SEEN_S,))
         return {build for (build,) in rows}
+
+    async def report(self, server: str, values: dict[str, Any]) -> None:
+        await self._write(self._report, server, orjson.dumps(values))
+
+    def _report(self, server: str, counters: bytes) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO reports VALUES (?, ?, ?)", (server, time.time(), counters))
+            db.execute("DELETE FROM reports WHERE seen < ?", (time.time() - SERVER_SEEN_S,))
+
+    async def reports(self) -> dict[str, dict[str, Any]]:
+        return await self._read(self._reports)
+
+    def _reports(self) -> dict[str, dict[str, Any]]:
+        rows = self._connection().execute("SELECT server, counters FROM reports WHERE seen > ?", (time.time() - SERVER_SEEN_S,))
+        return {server: orjson.loads(counters) for server, counters in rows}
 
     async def drop_builds(self, keep: Collection[str]) -> int:
         return await self._write(self._drop_builds, list(keep))

@@ -349,6 +349,19 @@ class RedisBackend:
         cutoff = time.time() - SERVER_SEEN_S
         return {entry["build"] for entry in map(orjson.loads, servers.values()) if entry["seen"] > cutoff}
 
+    async def report(self, server: str, values: dict[str, Any]) -> None:
+        entry = orjson.dumps({"seen": time.time(), "counters": values})
+        await self._call(lambda: self.client.hset(f"{self.prefix}:reports", server, entry))
+
+    async def reports(self) -> dict[str, dict[str, Any]]:
+        entries = await self._call(lambda: self.client.hgetall(f"{self.prefix}:reports"))
+        cutoff = time.time() - SERVER_SEEN_S
+        live = {name.decode(): orjson.loads(entry) for name, entry in entries.items()}
+        gone = [name for name, entry in live.items() if entry["seen"] < cutoff]
+        if gone:
+            await self._call(lambda: self.client.hdel(f"{self.prefix}:reports", *gone))
+        return {name: entry["counters"] for name, entry in live.items() if name not in gone}
+
     async def drop_builds(self, keep: Collection[str]) -> int:
         """Delete the keys of every other build named in the builds set, through its key
         sets (never a SCAN of the keyspace), a batch per call."""

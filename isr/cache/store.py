@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
+from collections.abc import Callable
+from typing import Any
 
 from isr.cache.backend import Backend, Change, Stored
 from isr.cache.memory import MemoryCache
@@ -38,6 +41,7 @@ class RecordStore:
         self._reading: dict[str, asyncio.Future[Record | None]] = {}
         self._changed_while_read: set[str] = set()  # paths a change reached while a read of them ran
         self.usage = (0, 0)  # records of this build in the whole cache, bytes the cache takes
+        self.counters: Callable[[], dict[str, Any]] | None = None  # this process's, shared with announce
 
     async def load(self, path: str) -> Record | None:
         """The record of a path: from memory, else read from the backend (once for all waiters)."""
@@ -127,7 +131,7 @@ class RecordStore:
 
     async def follow(self, interval: float, instance: str) -> None:
         """Keep memory in step with other processes' writes, tell the backend which records
-        were served and that this build is in use (runs until cancelled)."""
+        were served, that this build is in use and this process's counters (until cancelled)."""
         announced = 0.0
         while True:
             try:
@@ -135,6 +139,8 @@ class RecordStore:
                 await self.flush_touches()
                 if time.monotonic() - announced >= ANNOUNCE_EVERY_S:
                     await self.backend.announce(self.build_id, instance)
+                    if self.counters is not None:
+                        await self.backend.report(f"{instance}:{os.getpid()}", self.counters())
                     await self.count_usage()
                     announced = time.monotonic()
             except CacheUnavailable:

@@ -51,6 +51,7 @@ class Engine:
         self.instance = instance
         self.region = region
         self.scheduler = Scheduler(store)
+        store.counters = self.counters
         self._static_paths: dict[str, frozenset[str]] = {}
         self._not_found: Variant | None = None
         self._fallbacks: dict[str, asyncio.Future[Variant]] = {}  # route -> its fallback page
@@ -194,6 +195,17 @@ class Engine:
         record.duration_ms = round(result.duration_ms, 3)  # the function's own time, not its queue's
         self._log(record)
         return result.value
+
+    def counters(self) -> dict[str, Any]:
+        """This process's counters, which the cache shares with every instance (a row per server)."""
+        stats = self.hub.stats
+        functions = stats.functions.values()
+        return {
+            "instance": self.instance, "region": self.region, "build": self.site.build_id,
+            "hit": stats.hit, "stale": stats.stale, "miss": stats.miss,
+            "invocations": sum(f.invocations for f in functions), "errors": sum(f.errors for f in functions),
+            "regenerations": stats.regenerations, "in_flight": self.scheduler.in_flight,
+        }
 
     def _log(self, record: LogRecord) -> None:
         record.instance = self.instance

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from e2e_support import Server, Site, cli_output, concurrently, free_port, wait_for
 from redis_support import RedisCluster, RedisServer, have_redis_server
 
@@ -82,6 +83,21 @@ def test_a_herd_on_a_new_path_across_instances_gives_one_render(abc: list[Server
     assert all(a.status == 200 for a in answers), [a.describe() for a in answers if a.status != 200]
     assert len({a.generation for a in answers}) == 1
     assert cluster.site.count("ctl:herd") == 1
+
+
+def test_every_server_process_shares_its_counters_through_redis(abc: list[Server], cluster: Cluster) -> None:
+    """The rows of a cluster-wide dashboard: one per server process (c runs two), with the instance's labels."""
+    client = redis.Redis(port=cluster.redis.port)
+    try:
+        def rows() -> dict[str, dict[str, object]] | None:
+            found = {k.decode(): json.loads(v)["counters"] for k, v in client.hgetall("isr:reports").items()}
+            return found if sorted(str(v["instance"]) for v in found.values()) == ["a", "b", "c", "c"] else None
+
+        found = wait_for(rows, 10, what="a row per server process")
+    finally:
+        client.close()
+    assert {v["region"] for v in found.values()} == {"test"}
+    assert all(isinstance(v["hit"], int) and "in_flight" in v for v in found.values())
 
 
 def test_a_stale_path_is_regenerated_once_across_instances(abc: list[Server], cluster: Cluster) -> None:

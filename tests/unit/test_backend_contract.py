@@ -272,3 +272,11 @@ async def test_touch_accepts_held_missing_and_no_paths(backend: Backend) -> None
     await backend.touch("b1", ["/a", "/never-stored"])
     await backend.touch("b1", [])
     assert await backend.get("b1", "/a") == b"raw"
+
+
+async def test_every_server_reads_the_counters_every_server_reported(backends: Backends) -> None:
+    one, other = backends.open(), backends.open()
+    await one.report("a:101", {"instance": "a", "hit": 3})
+    await other.report("b:202", {"instance": "b", "hit": 5})
+    await one.report("a:101", {"instance": "a", "hit": 4})  # the last report of a server replaces its previous one
+    assert await other.reports() == {"a:101": {"instance": "a", "hit": 4}, "b:202": {"instance": "b", "hit": 5}}

@@ -25,7 +25,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import orjson
 import redis
@@ -456,8 +456,8 @@ def _split(url: str) -> tuple[str, dict[str, str], str]:
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError as exc:
         raise CacheError(f"--cache {url.rpartition('@')[2]}: not a Redis URL: {exc}") from None
-    netloc = parts.netloc.rpartition("@")[2]
-    shown = urlunsplit(parts._replace(netloc=f"***@{netloc}" if "@" in parts.netloc else netloc, query=""))
+    base = url.partition("?")[0].partition("#")[0]  # urlunsplit would turn unix:///a into unix:/a
+    shown = base.replace(parts.netloc, f"***@{parts.netloc.rpartition('@')[2]}", 1) if "@" in parts.netloc else base
     if parts.scheme not in SCHEMES or (parts.scheme != "unix" and not parts.hostname) or (parts.scheme == "unix" and not parts.path):
         raise CacheError(f"--cache {shown}: not a Redis URL like redis://host:6379/0, rediss://… or unix:///path/redis.sock")
     if parts.scheme != "unix" and not (parts.path.strip("/") or "0").isdigit():
@@ -466,7 +466,8 @@ def _split(url: str) -> tuple[str, dict[str, str], str]:
     if unknown:
         raise CacheError(f"--cache {shown}: unknown option {unknown[0]!r} (isr's own: timeout, prefix, cluster)")
     options = {k: v for k, v in query if k in OUR_OPTIONS}
-    redis_url = urlunsplit(parts._replace(query=urlencode([(k, v) for k, v in query if k not in OUR_OPTIONS])))
+    rest = urlencode([(k, v) for k, v in query if k not in OUR_OPTIONS])
+    redis_url = f"{base}?{rest}" if rest else base
     return redis_url, options, shown
 
 

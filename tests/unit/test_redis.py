@@ -116,3 +116,18 @@ async def test_a_store_on_a_dead_redis_serves_misses_from_local_renders(server: 
         assert (held := await records.load("/a")) is not None and held.generation == "g1"  # from memory
     finally:
         await backend.close()
+
+
+async def test_a_unix_socket_url_works(tmp_path: Path) -> None:
+    socket = tmp_path / "redis.sock"
+    local = RedisServer(tmp_path / "redis", args=("--unixsocket", str(socket))).start()
+    try:
+        backend = connect(f"unix://{socket}?db=2&prefix=sock&timeout=1")
+        try:
+            assert backend.timeout == 1.0 and backend.prefix == "sock"
+            assert await backend.put("b1", [stored("/a", raw=b"over a socket")]) == [True]
+            assert await backend.get("b1", "/a") == b"over a socket"
+        finally:
+            await backend.close()
+    finally:
+        local.stop()

@@ -3,7 +3,8 @@
 Every key of a build sits under `<prefix>:{<build>}:`, one hash slot, so a Lua script
 can fence a write, update the page's tag sets and log the change atomically, also on a
 cluster. A record is one hash (the record bytes plus its generation, start time and
-tags), so Redis's own `maxmemory` eviction takes a record whole. Each write bumps the
+tags), so Redis's own `maxmemory` eviction takes a record whole; records alone have a
+TTL, so that under `volatile-lru` Redis evicts nothing else. Each write bumps the
 build's change counter and appends to a capped stream keyed by that counter: a follower
 lists exactly what changed since its last sync, and learns of a gap (trimmed, evicted,
 Redis restarted empty) instead of missing it. A pub/sub message per write only wakes
@@ -62,6 +63,9 @@ LOG_KEPT = 10_000  # changes kept per build: a follower further behind drops its
 SERVER_SEEN_S = 30.0  # a server that announced itself this recently is alive
 DROP_BATCH = 500  # keys deleted per script call when a build is dropped (Redis stays responsive)
 TOUCH_BATCH = 500
+# Records alone carry a TTL (renewed by every write and use), so that `maxmemory-policy
+# volatile-lru` evicts records only: never tag sets, tag marks, static paths or the log.
+RECORD_TTL_S = 30 * 86400
 
 # KEYS[1]: the build's counter (routes the script to the build's slot); ARGV[1]: key prefix
 # of the build, ARGV[2]: channel, ARGV[3]: build id. Every other key is in the same slot.
@@ -100,6 +104,7 @@ for r = 1, tonumber(ARGV[4]) do
       redis.call('SADD', prefix .. 'tags', t)
     end
     redis.call('HSET', key, 'raw', raw, 'gen', gen, 'start', started, 'tags', ntags > 0 and cjson.encode(tags) or '[]')
+    redis.call('EXPIRE', key, RECORD_TTL)
     redis.call('SADD', prefix .. 'paths', path)
     bump(prefix, 'path', path, gen)
     out[r] = 1
@@ -108,7 +113,7 @@ for r = 1, tonumber(ARGV[4]) do
 end
 if wrote then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
 return out
-"""
+""".replace("RECORD_TTL", str(RECORD_TTL_S))
 
 _MARK_TAG = _BUMP + """
 local prefix, tag, at = ARGV[1], ARGV[4], ARGV[5]
@@ -141,6 +146,12 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
   redis.call('PUBLISH', ARGV[2], ARGV[3])  -- waiters take the lease over at once
 end
+return 0
+"""
+
+# A use of records served from memory: for the LRU, and the records' TTL starts again.
+_TOUCH = """
+for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, ARGV[1]) end
 return 0
 """
 
@@ -248,11 +259,11 @@ class RedisBackend:
         return [bool(n) for n in stored]
 
     async def touch(self, build_id: str, paths: Collection[str]) -> None:
-        """Served from memory: a use for Redis's LRU too (TOUCH, in batches; one slot)."""
+        """Served from memory: a use for Redis's LRU too, and a new TTL (in batches; one slot)."""
         keys = [self._key(build_id, "p:" + path) for path in paths]
         for start in range(0, len(keys), TOUCH_BATCH):
             batch = keys[start : start + TOUCH_BATCH]
-            await self._call(lambda batch=batch: self.client.touch(*batch))  # type: ignore[misc]
+            await self._call(lambda batch=batch: self._scripts["touch"](keys=batch, args=[RECORD_TTL_S]))  # type: ignore[misc]
 
     # -- tags -------------------------------------------------------------------------
 
@@ -409,7 +420,7 @@ class RedisBackend:
             await asyncio.wait_for(self.client.aclose(), self.timeout)
 
 
-_SCRIPTS = {"put": _PUT, "mark_tag": _MARK_TAG, "changes": _CHANGES, "renew": _RENEW, "release": _RELEASE, "drop": _DROP}
+_SCRIPTS = {"touch": _TOUCH, "put": _PUT, "mark_tag": _MARK_TAG, "changes": _CHANGES, "renew": _RENEW, "release": _RELEASE, "drop": _DROP}
 
 
 def _change(entry: Any) -> Change:

@@ -131,3 +131,26 @@ async def test_a_unix_socket_url_works(tmp_path: Path) -> None:
             await backend.close()
     finally:
         local.stop()
+
+
+@pytest.mark.parametrize("policy", ["volatile-lru", "allkeys-lru"])
+async def test_redis_maxmemory_bounds_the_cache_and_evicted_records_read_as_misses(tmp_path: Path, policy: str) -> None:
+    bounded = RedisServer(tmp_path / "redis", args=("--maxmemory", "8mb", "--maxmemory-policy", policy)).start()
+    backend = connect(bounded.url)
+    try:
+        await backend.put_static_paths("b1", "/r/[n]", ["/r/0"])
+        for batch in range(40):  # 20 MB of records through an 8 MB Redis
+            written = await backend.put("b1", [stored(f"/r/{n}", 1.0, ("all",), bytes(20_000)) for n in range(batch * 25, batch * 25 + 25)])
+            assert all(written)
+            await backend.touch("b1", ["/r/0"])  # served from memory: a use (Redis's LRU is sampled, so no promise)
+        present = {n for n in range(1000) if await backend.get("b1", f"/r/{n}") is not None}
+        _, used = await backend.usage("b1")
+        print(f"8 MB maxmemory, {policy}: {len(present)} of 1000 records of 20 KB kept, {used / 2**20:.1f} MiB used")
+        assert 0 < len(present) < 1000 and used < 10 * 2**20
+        assert 999 in present  # the newest stay; the evicted are misses, generated again like new paths
+        if policy == "volatile-lru":  # only records have a TTL: tag sets, marks and static paths stay
+            assert set(await backend.mark_tag("b1", "all", 5.0)) == {f"/r/{n}" for n in present}
+            assert await backend.get_static_paths("b1", "/r/[n]") == ["/r/0"]
+    finally:
+        await backend.close()
+        bounded.stop()

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 MACHINE_REDIS = "redis://127.0.0.1:6379/9"  # the machine's Redis; tests use DB 9 and a prefix of their own
 START_DEADLINE_S = 10.0
@@ -85,7 +87,7 @@ class RedisServer:
         return self
 
     def answers(self) -> bool:
-        client = redis.Redis(port=self.port, socket_timeout=0.2, socket_connect_timeout=0.2)
+        client = redis.Redis(port=self.port, socket_timeout=0.2, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
         try:
             return bool(client.ping())
         except (redis.AuthenticationError, redis.ResponseError):

@@ -4,6 +4,7 @@ restarted) that degrade to memory, are logged once, fail fast and resynchronise.
 from __future__ import annotations
 
 import logging
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -154,3 +155,26 @@ async def test_redis_maxmemory_bounds_the_cache_and_evicted_records_read_as_miss
     finally:
         await backend.close()
         bounded.stop()
+
+
+async def test_a_slow_redis_is_an_outage_after_the_timeout_not_a_hang(tmp_path: Path) -> None:
+    slow = RedisServer(tmp_path / "redis", args=("--enable-debug-command", "yes")).start()
+    backend = connect(f"{slow.url}?timeout=0.3")
+    try:
+        await backend.put("b1", [stored("/a")])
+        sleeping = subprocess.Popen(["redis-cli", "-p", str(slow.port), "DEBUG", "SLEEP", "2"], stdout=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 1.5
+            while slow.answers():  # until the server is asleep
+                assert time.monotonic() < deadline, "DEBUG SLEEP never took effect"
+            began = time.monotonic()
+            with pytest.raises(CacheUnavailable):
+                await backend.get("b1", "/a")
+            took = time.monotonic() - began
+        finally:
+            sleeping.wait(10)
+        print(f"a call to a Redis that sleeps 2 s gave up after {took * 1000:.0f} ms")
+        assert took < 0.6
+    finally:
+        await backend.close()
+        slow.stop()

@@ -114,11 +114,15 @@ class RedisCluster:
 
     @classmethod
     def start(cls, folder: Path, masters: int = 3) -> RedisCluster:
-        nodes = [
-            RedisServer(folder / f"node{n}", cluster_port(), args=("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")).start()
-            for n in range(masters)
-        ]
-        cluster = cls(nodes)
+        cluster = cls([])
+        try:
+            for n in range(masters):
+                node = RedisServer(folder / f"node{n}", cluster_port(), args=("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"))
+                cluster.nodes.append(node.start())
+        except BaseException:
+            cluster.stop()  # the nodes already started
+            raise
+        nodes = cluster.nodes
         addresses = [f"127.0.0.1:{node.port}" for node in nodes]
         created = subprocess.run(
             ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],

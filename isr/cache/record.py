@@ -19,6 +19,7 @@ from multidict import CIMultiDict
 
 from isr.cache.compression import Encoding, compress
 from isr.constants import GENERATION, NO_STORE, ONE_YEAR
+from isr.engine.freshness import stale_at
 from isr.site.config import Revalidate
 
 Outcome = Literal["page", "not_found", "redirect"]
@@ -96,7 +97,7 @@ class Record:
         control = cache_control(self.revalidate)
         self.html.prepare(control, self.generation)
         self.data.prepare(control, self.generation)
-        self.stale_at = float("inf") if self.revalidate is False else self.generated_at + self.revalidate
+        self.stale_at = stale_at(self.generated_at, self.revalidate)
         self.size = RECORD_OVERHEAD + sum(_variant_size(v) for v in (self.html, self.data)) + len(self.path) + sum(map(len, self.tags))
 
     def expire(self) -> None:

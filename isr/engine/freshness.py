@@ -1,12 +1,25 @@
-"""Pure decisions about generations: fresh or stale, and when to retry a failure."""
+"""Pure decisions about generations: when one goes stale, fresh or stale now, and when to
+retry a failure. The server and `isr bench --simulate` both decide by these."""
 
 from __future__ import annotations
 
-from isr.cache.record import Record
+from typing import Protocol
+
 from isr.constants import BACKOFF_FIRST_S, BACKOFF_MAX_S, HIT, STALE
 
 
-def state_of(record: Record, now: float) -> str:
+class Dated(Protocol):
+    """A generation as far as freshness goes: a Record, or the simulation's stand-in."""
+
+    stale_at: float
+
+
+def stale_at(generated_at: float, revalidate: float | bool) -> float:
+    """When a generation made at `generated_at` goes stale: never with revalidate False."""
+    return float("inf") if revalidate is False else generated_at + revalidate
+
+
+def state_of(record: Dated, now: float) -> str:
     return HIT if now < record.stale_at else STALE
 
 

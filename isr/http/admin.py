@@ -48,8 +48,11 @@ class Admin:
         self.registry.register(_Collector(engine, hub.stats))
         template = files("isr.http").joinpath("dashboard.html").read_text()
         site = engine.site
+        uplot = files("isr.http").joinpath("vendor")
         self.page = (
-            template.replace("{{SITE}}", escape(str(site.root)))
+            template.replace("{{UPLOT_CSS}}", uplot.joinpath("uPlot.min.css").read_text())
+            .replace("{{UPLOT_JS}}", uplot.joinpath("uPlot.iife.min.js").read_text())
+            .replace("{{SITE}}", escape(str(site.root)))
             .replace("{{BUILD}}", site.build_id)
             .replace("{{INSTANCE}}", engine.instance)
         )
@@ -106,6 +109,7 @@ class Admin:
                 "miss": stats.miss, "hit_ratio": stats.hit_ratio, "regenerations": stats.regenerations,
                 "failures": stats.failed_regenerations, "in_flight": self.engine.scheduler.in_flight,
             },
+            "series": list(stats.series),  # per-second buckets for the charts, oldest first
         }
 
     async def _logs(self, request: web.BaseRequest) -> web.StreamResponse:

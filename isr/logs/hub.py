@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 
 from isr.logs.record import Filter, LogRecord
@@ -56,6 +57,7 @@ class LogHub:
         try:
             while True:
                 await asyncio.sleep(FLUSH_INTERVAL_S)
+                self.stats.sample(time.time())
                 await self.flush()
         finally:
             await asyncio.shield(self.flush())

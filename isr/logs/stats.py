@@ -1,15 +1,23 @@
-"""Counters for the dashboard and /_isr/metrics, updated off the hot path except one add."""
+"""Counters for the dashboard and /_isr/metrics, updated off the hot path except one add.
+
+The dashboard's charts over time come from a bounded ring of per-second buckets that a
+periodic sampler (`Stats.sample`, from the log hub's flush loop) cuts from those counters:
+nothing per request beyond the counters' adds.
+"""
 
 from __future__ import annotations
 
 import bisect
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from isr.constants import HIT, MISS, STALE
 from isr.logs.record import LogRecord
 
 DURATION_SAMPLES = 1000  # per function, for p50/p99
+SERIES_S = 1  # seconds per bucket of the charts
+SERIES_LENGTH = 600  # buckets kept: the last ten minutes
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)  # seconds
 
 
@@ -32,8 +40,11 @@ class FunctionStats:
         self.seconds += record.duration_ms / 1000
 
     def percentile(self, p: float) -> float:
-        ordered = sorted(self.durations)
-        return ordered[min(int(len(ordered) * p), len(ordered) - 1)] if ordered else 0.0
+        return _rank(sorted(self.durations), p)
+
+
+def _rank(ordered: list[float], p: float) -> float:
+    return ordered[min(int(len(ordered) * p), len(ordered) - 1)] if ordered else 0.0
 
 
 class Stats:
@@ -45,6 +56,33 @@ class Stats:
         self.regenerations = 0
         self.failed_regenerations = 0
         self.functions: dict[str, FunctionStats] = {}
+        self.series: deque[dict[str, Any]] = deque(maxlen=SERIES_LENGTH)
+        self._bucket = 0  # the second the counters since `_last` belong to (0: not sampled yet)
+        self._last: dict[str, int] = {}  # counter -> its value when the last bucket was cut
+
+    def sample(self, now: float) -> None:
+        """Cut a bucket when a new second began: what the counters gained since the last one."""
+        bucket = int(now) // SERIES_S * SERIES_S
+        if bucket == self._bucket:
+            return
+        counters = {HIT: self.hit, STALE: self.stale, MISS: self.miss}
+        for name, f in self.functions.items():
+            counters[name], counters["!" + name] = f.invocations, f.errors
+        if self._bucket:
+            delta = {key: value - self._last.get(key, 0) for key, value in counters.items()}
+            functions = {}
+            for name, f in self.functions.items():
+                ordered = sorted(list(f.durations)[len(f.durations) - min(delta[name], len(f.durations)) :])
+                functions[name] = {
+                    "invocations": delta[name],
+                    "errors": delta["!" + name],
+                    "p50_ms": _rank(ordered, 0.5),
+                    "p99_ms": _rank(ordered, 0.99),
+                }
+            self.series.append(
+                {"t": self._bucket, HIT: delta[HIT], STALE: delta[STALE], MISS: delta[MISS], "functions": functions}
+            )
+        self._bucket, self._last = bucket, counters
 
     def count(self, state: str | None) -> None:
         if state == HIT:

@@ -139,6 +139,17 @@ def test_dashboard_streams_live_logs_and_filters_by_function(
     ):
         assert figure in cache, f"{figure!r} not in the cache statistics:\n{cache}"
 
+    # the charts over time: four uPlot canvases, fed per-second buckets by the stats sampler
+    until(lambda: int(browser.find_element(By.ID, "charts").get_attribute("data-points") or 0) >= 2,
+          "the charts receiving per-second buckets")  # fmt: skip
+    charts = browser.find_elements(By.CSS_SELECTOR, "#charts .uplot canvas")
+    assert len(charts) == 4, f"{len(charts)} chart canvases, not 4"
+    legend = browser.find_element(By.ID, "charts").text
+    for label in ("HIT", "STALE", "MISS", "pages/isr/[name].py", "pages/isr/[name].py p99"):
+        assert label in legend, f"{label!r} not in the charts' legends:\n{legend}"
+    series = live.get("/_isr/stats").json()["series"]
+    assert sum(b["MISS"] for b in series) >= 1 and any(b["functions"] for b in series), series
+
     # a request made after the page loaded shows up in the stream
     fresh = unique("after-load")
     live.page(f"/isr/{fresh}")

@@ -50,7 +50,7 @@ class Simulation:
     def __init__(self, site: Site, render_ms: float, revalidate: float | None = None) -> None:
         self.site = site
         self.render_s = render_ms / 1000
-        self.revalidate = revalidate  # what-if: overrides every ISR route's
+        self.revalidate = revalidate  # what-if: overrides the revalidate of every ISR route with one
         self.public = PublicFiles(site.public)
         self.paths: dict[str, _Path] = {}
         self.fallbacks: dict[str, float] = {}  # route page -> when its fallback page is ready
@@ -111,7 +111,8 @@ class Simulation:
         if match is None:
             return _Path(None, False, "404")
         route = match[0]
-        revalidate = route.revalidate if self.revalidate is None or route.kind != "ISR" else self.revalidate
+        keep = self.revalidate is None or route.kind != "ISR" or route.revalidate is False  # on-demand only stays so
+        revalidate = route.revalidate if keep else self.revalidate
         return _Path(route, revalidate)
 
 

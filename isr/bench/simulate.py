@@ -111,9 +111,10 @@ class Simulation:
         if match is None:
             return _Path(None, False, "404")
         route = match[0]
-        keep = self.revalidate is None or route.kind != "ISR" or route.revalidate is False  # on-demand only stays so
-        revalidate = route.revalidate if keep else self.revalidate
-        return _Path(route, revalidate)
+        what_if = self.revalidate
+        if what_if is None or route.kind != "ISR" or route.revalidate is False:  # on-demand only stays so
+            return _Path(route, route.revalidate)
+        return _Path(route, what_if)
 
 
 def simulate(workload: Workload, site: Site, render_ms: float, revalidate: float | None = None) -> Report:

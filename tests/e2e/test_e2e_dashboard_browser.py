@@ -48,9 +48,7 @@ def browser(tmp_path: Path) -> Iterator[Any]:
     ):  # fmt: skip
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    service = webdriver.ChromeService(
-        executable_path=str(CHROMEDRIVER), log_output=str(tmp_path / "chromedriver.log")
-    )
+    service = webdriver.ChromeService(executable_path=str(CHROMEDRIVER), log_output=str(tmp_path / "chromedriver.log"))
     driver = webdriver.Chrome(options=options, service=service)
     try:
         yield driver
@@ -84,17 +82,13 @@ def lines(driver: Any) -> list[tuple[str, str]]:
     return found
 
 
-def test_dashboard_streams_live_logs_and_filters_by_function(
-    live: Server, browser: Any, tmp_path: Path
-) -> None:
+def test_dashboard_streams_live_logs_and_filters_by_function(live: Server, browser: Any, tmp_path: Path) -> None:
     from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
     # the functions table and the stream are re-rendered while we look: retry those reads
-    wait = WebDriverWait(
-        browser, WAIT_S, poll_frequency=0.05, ignored_exceptions=(StaleElementReferenceException,)
-    )
+    wait = WebDriverWait(browser, WAIT_S, poll_frequency=0.05, ignored_exceptions=(StaleElementReferenceException,))
 
     def until(check: Any, what: str) -> Any:
         try:
@@ -159,9 +153,7 @@ def test_dashboard_streams_live_logs_and_filters_by_function(
     )
     line = next(text for _, text in lines(browser) if f"/isr/{fresh}" in text)
     assert "render" in line and "200" in line and "MISS" in line, line
-    assert f"isr-print:{fresh}" in line, (
-        f"the printed lines are not shown with the record: {line!r}"
-    )
+    assert f"isr-print:{fresh}" in line, f"the printed lines are not shown with the record: {line!r}"
 
     # filter by one function with the drop-down
     until(lambda: any(o.get_attribute("value") == ISR for o in browser.find_elements(By.CSS_SELECTOR, "#filter option")),
@@ -183,17 +175,13 @@ def test_dashboard_streams_live_logs_and_filters_by_function(
         f"a log line for /isr/{chosen} (the chosen function)",
     )
     shown = lines(browser)
-    assert all(function == ISR for function, _ in shown), (
-        f"lines of other functions under the filter: {shown}"
-    )
+    assert all(function == ISR for function, _ in shown), f"lines of other functions under the filter: {shown}"
     assert not any(other in text for _, text in shown), shown
     browser.save_screenshot(str(tmp_path / "dashboard-filtered.png"))
     assert (tmp_path / "dashboard-filtered.png").stat().st_size > 10_000
 
     errors = [
-        e
-        for e in browser.get_log("browser")
-        if e.get("level") == "SEVERE" and "favicon" not in e.get("message", "")
+        e for e in browser.get_log("browser") if e.get("level") == "SEVERE" and "favicon" not in e.get("message", "")
     ]
     assert not errors, f"errors in the browser console: {errors}"
 

@@ -42,7 +42,7 @@ const report = JSON.parse(document.getElementById("report").textContent);
 const s = report.series, t = s.map(b => b.t), col = k => s.map(b => b[k]);
 const width = Math.min(1050, document.body.clientWidth || 1050);
 function chart(id, series, data, bands) {{
-  const opts = {{width, height: 220, scales: {{x: {{time: false}}}}, axes: [{{label: "s"}}, {{}}],
+  const opts = {{width, height: 220, scales: {{x: {{time: false}}, y: {{range: (u, lo, hi) => [0, Math.max(hi, 1)]}}}}, axes: [{{label: "s"}}, {{}}],
                  series: [{{label: "t"}}, ...series], bands: bands || []}};
   return new uPlot(opts, [t, ...data], document.getElementById(id));
 }}

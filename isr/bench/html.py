@@ -13,6 +13,7 @@ from pathlib import Path
 import orjson
 
 from isr.bench.report import STATES, Report
+from isr.errors import IsrError
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>isr bench report</title>
@@ -94,4 +95,7 @@ def render_html(report: Report) -> str:
 
 
 def write_html(report: Report, path: Path) -> None:
-    path.write_text(render_html(report))
+    try:
+        path.write_text(render_html(report))
+    except OSError as exc:
+        raise IsrError(f"cannot write {path}: {exc.strerror or exc}") from None

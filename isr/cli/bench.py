@@ -76,11 +76,11 @@ def run(args: argparse.Namespace) -> int:
         if args.compare:
             return compare(args.compare)
         report = simulated(args) if args.simulate else measured(args)
+        print_report(report)
+        return finish(report, args)  # an unwritable --html file is one line too
     except IsrError as exc:
         print(f"isr: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print_report(report)
-    return finish(report, args)
 
 
 def workload(args: argparse.Namespace) -> Workload:

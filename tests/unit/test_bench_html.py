@@ -6,9 +6,11 @@ import re
 from pathlib import Path
 
 import orjson
+import pytest
 
 from isr.bench.html import write_html
 from isr.bench.report import Outcome, summarize
+from isr.errors import IsrError
 
 
 def test_html_report_is_self_contained_with_the_summary(tmp_path: Path) -> None:
@@ -28,3 +30,9 @@ def test_html_report_is_self_contained_with_the_summary(tmp_path: Path) -> None:
     assert "a &lt;b&gt;warning&lt;/b&gt;" in html
     for chart in ("states", "latency", "staleness", "regenerations"):
         assert f'id="{chart}"' in html
+
+
+def test_unwritable_file_is_one_error(tmp_path: Path) -> None:
+    report = summarize([Outcome(0.0, 1.0, "HIT")], 1.0)
+    with pytest.raises(IsrError, match="cannot write"):
+        write_html(report, tmp_path / "missing" / "report.html")

@@ -19,7 +19,7 @@ from isr.bench.simulate import simulate
 from isr.site.site import load_site
 
 POINTS = 0.03  # the largest difference of a state's share allowed
-RENDER_MS = 15.0  # about what a render of this site takes on this machine
+RENDER_MS = 5.0  # about what a render of this site takes on this machine, worker round trip included
 
 
 @pytest.fixture

@@ -84,6 +84,8 @@ def render_html(report: Report) -> str:
     headline += f"; {report.errors:,} errors; {report.regenerations:,} regenerations seen" + (
         f" ({mode})" if mode else ""
     )
+    if mode == "simulated":
+        headline += f"; {report.workload['renders']:,} renders ({report.workload['renders_per_path']:g} per path)"
     s = report.staleness_s
     staleness = f"staleness served: p50 {s['p50']:.3g} s, p99 {s['p99']:.3g} s, max {s['max']:.3g} s; stale share {s['stale_share']:.1%}"
     warnings = "".join(f"<p class='warn'>warning: {escape(w)}</p>" for w in report.warnings)

@@ -22,7 +22,7 @@ from isr.bench.load import Workload, arrivals
 from isr.bench.report import Outcome, Report, summarize
 from isr.constants import MISS, STALE
 from isr.engine.freshness import stale_at, state_of
-from isr.errors import BadPath
+from isr.errors import BadPath, IsrError
 from isr.http.static import PublicFiles
 from isr.site.paths import split_path
 from isr.site.routes import Route
@@ -120,10 +120,13 @@ class Simulation:
 def simulate(workload: Workload, site: Site, render_ms: float, revalidate: float | None = None) -> Report:
     """The report a real run of `workload` against a fresh server of `site` would give, by
     the cache's rules alone: states, staleness, regenerations, renders per path."""
+    if workload.rate is None and not workload.trace:
+        raise IsrError("--simulate needs a schedule: --rate R or --trace FILE, not a closed loop (--connections alone)")
     sim = Simulation(site, render_ms, revalidate)
     outcomes = [sim.request(t, path) for t, path in _after_probe(arrivals(workload), sim.render_s)]
     report = summarize(outcomes, measured_s(workload), workload.rate if not workload.trace else None)
     renders = sim.renders.total()
+    report.warnings = ["simulated: latency is not measured (0 ms for HIT and STALE, --render-ms for MISS)"]
     cached = sum(1 for entry in sim.paths.values() if entry.route is not None and entry.route.cached)
     report.workload = {
         "mode": "simulated", "render_ms": render_ms, "revalidate": revalidate, "paths": len(sim.paths),

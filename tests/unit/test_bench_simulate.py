@@ -10,6 +10,7 @@ import pytest
 
 from isr.bench.load import Workload
 from isr.bench.simulate import Simulation, simulate
+from isr.errors import IsrError
 from isr.site.site import Site, load_site
 
 SITE = Path(__file__).parents[1] / "sites" / "bench"
@@ -75,3 +76,8 @@ def test_a_million_requests_well_under_a_minute(site: Site) -> None:
     print(f"simulated {report.requests:,} requests in {elapsed:.1f} s")
     assert report.requests == 1_000_000
     assert elapsed < 20, f"{elapsed:.1f} s for a million requests"
+
+
+def test_closed_loop_cannot_be_simulated(site: Site) -> None:
+    with pytest.raises(IsrError, match="--simulate needs a schedule"):
+        simulate(Workload(paths=("/fresh",), rate=None), site, RENDER_MS)

@@ -140,7 +140,7 @@ class RecordStore:
                 if time.monotonic() - announced >= ANNOUNCE_EVERY_S:
                     await self.backend.announce(self.build_id, instance)
                     if self.counters is not None:
-                        await self.backend.report(f"{instance}:{os.getpid()}", self.counters())
+                        await self.backend.report(server_name(instance), self.counters())
                     await self.count_usage()
                     announced = time.monotonic()
             except CacheUnavailable:
@@ -148,6 +148,17 @@ class RecordStore:
             except Exception:  # a bad moment of the disk must not end the following for good
                 log.exception("cannot follow the cache's change log")
             await self.changed(interval)
+
+    async def servers(self, instance: str) -> dict[str, dict[str, Any]]:
+        """Every live server process's counters by server name, this one's as of now (only this
+        one's while the shared cache does not answer)."""
+        try:
+            rows = await self.backend.reports()
+        except CacheUnavailable:
+            rows = {}
+        if self.counters is not None:
+            rows[server_name(instance)] = self.counters()
+        return rows
 
     async def changed(self, poll: float) -> None:
         """Wait until another process may have written (see Backend.changed)."""
@@ -213,3 +224,8 @@ class RecordStore:
 
 def _stored(record: Record, raw: bytes) -> Stored:
     return Stored(record.path, record.generation, record.started_at, record.tags, raw)
+
+
+def server_name(instance: str) -> str:
+    """One server process of an instance (an instance may run several: --workers)."""
+    return f"{instance}:{os.getpid()}"

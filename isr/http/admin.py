@@ -68,7 +68,8 @@ class Admin:
         if raw in ("/_isr/stats", "/_isr/metrics"):
             await self.engine.store.count_usage()  # the whole cache, as of now
         if raw == "/_isr/stats":
-            return _json(self.stats())
+            servers = await self.engine.store.servers(self.engine.instance)
+            return _json({**self.stats(), "servers": [{"server": name, **row} for name, row in sorted(servers.items())]})
         if raw == "/_isr/metrics":
             return web.Response(body=generate_latest(self.registry), headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8", "Cache-Control": NO_STORE})
         if raw == "/_isr/logs":

@@ -98,6 +98,10 @@ def test_every_server_process_shares_its_counters_through_redis(abc: list[Server
         client.close()
     assert {v["region"] for v in found.values()} == {"test"}
     assert all(isinstance(v["hit"], int) and "in_flight" in v for v in found.values())
+    abc[1].page("/about")
+    servers = abc[0].get("/_isr/stats").json()["servers"]  # any instance's dashboard shows the whole cluster
+    assert sorted(row["instance"] for row in servers) == ["a", "b", "c", "c"]
+    assert {row["server"] for row in servers} == set(found)
 
 
 def test_a_stale_path_is_regenerated_once_across_instances(abc: list[Server], cluster: Cluster) -> None:

@@ -161,3 +161,13 @@ def test_a_taken_port_stops_the_supervisor(site: Site) -> None:
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_the_dashboard_shows_every_server_process_as_one_site(workers: Server) -> None:
+    """Either process's /_isr/stats has a row per process, so --workers adds up as one site."""
+    def rows() -> list[dict[str, object]] | None:
+        servers = workers.get("/_isr/stats").json()["servers"]
+        return servers if len(servers) == 2 else None
+
+    servers = wait_for(rows, 15, interval=0.5, what="a row per server process")
+    assert {int(str(row["server"]).rpartition(":")[2]) for row in servers} == servers_of(workers)

@@ -7,7 +7,7 @@ fallback = "blocking"
 
 
 def get_static_paths():
-    return {"paths": [{"params": {"id": "a"}}, {"params": {"id": "b"}}]}
+    return [{"id": "a"}, {"id": "b"}]
 
 
 def get_static_props(ctx):

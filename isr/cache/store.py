@@ -92,7 +92,7 @@ class RecordStore:
         """
         try:
             self._apply_marks(record, await self._tag_marks())
-            (stored,) = await self.backend.put(self.build_id, [_stored(record, raw)])
+            (stored,) = await self.backend.put(self.build_id, [as_stored(record, raw)])
         except CacheUnavailable:
             stored = True  # served from memory here until the backend answers again
         if not stored:
@@ -100,9 +100,16 @@ class RecordStore:
         self.memory.put(record)
         return self.memory.get(record.path) or record
 
-    async def save_all(self, records: list[tuple[Record, bytes]]) -> None:
+    async def save_all(self, records: list[Stored]) -> None:
         """Store many records in one write (a build), without keeping them in memory."""
-        await self.backend.put(self.build_id, [_stored(record, raw) for record, raw in records])
+        await self.backend.put(self.build_id, records)
+
+    async def static_paths(self, page: str) -> list[str] | None:
+        """The paths `get_static_paths` returned for a route, as stored for this build."""
+        return await self.backend.get_static_paths(self.build_id, page)
+
+    async def put_static_paths(self, page: str, paths: list[str]) -> None:
+        await self.backend.put_static_paths(self.build_id, page, paths)
 
     async def revalidate_tag(self, tag: str) -> list[str]:
         """Mark every generation carrying the tag stale, here and for every process; the
@@ -222,7 +229,8 @@ class RecordStore:
             pass  # it lapses by itself
 
 
-def _stored(record: Record, raw: bytes) -> Stored:
+def as_stored(record: Record, raw: bytes) -> Stored:
+    """What a backend stores of a record: its bytes and the fields it indexes."""
     return Stored(record.path, record.generation, record.started_at, record.tags, raw)
 
 

@@ -137,11 +137,11 @@ class Engine:
         """The canonical paths get_static_paths returns, kept per build."""
         if not fresh and route.page in self._static_paths:
             return self._static_paths[route.page]
-        stored = None if fresh else await self.store.backend.get_static_paths(self.store.build_id, route.page)
+        stored = None if fresh else await self.store.static_paths(route.page)
         if stored is None:
             raw = await self.invoke(route, "paths", {"path": route.page}) if route.is_dynamic else [{}]
             stored = [self._static_path(route, entry) for entry in raw]
-            await self.store.backend.put_static_paths(self.store.build_id, route.page, stored)
+            await self.store.put_static_paths(route.page, stored)
         paths = self._static_paths[route.page] = frozenset(stored)
         return paths
 

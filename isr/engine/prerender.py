@@ -74,7 +74,7 @@ async def _render_all(engine: Engine, todo: Iterator[tuple[Route, str]], pending
 
 async def _write(engine: Engine, batch: list[Stored]) -> None:
     if batch:
-        await engine.store.backend.put(engine.store.build_id, batch)
+        await engine.store.save_all(batch)
 
 
 async def _flush_logs(engine: Engine) -> None:

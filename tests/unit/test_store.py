@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from isr.cache.record import Record
-from isr.cache.store import RecordStore
+from isr.cache.store import RecordStore, as_stored
 from isr.engine.revalidation import revalidate
 from isr.errors import FunctionFailed
 
@@ -89,11 +89,11 @@ async def test_a_burst_of_writes_elsewhere_drops_only_the_paths_written(tmp_path
     async with opened(tmp_path) as one, opened(tmp_path) as other:
         writer, reader = store(one), store(other)
         paths = [f"/{kind}/{n}" for kind in ("keep", "burst") for n in range(50)]
-        await writer.save_all([(r, r.to_bytes()) for r in (record(path, "g1") for path in paths)])
+        await writer.save_all([as_stored(r, r.to_bytes()) for r in (record(path, "g1") for path in paths)])
         held = {path: await reader.load(path) for path in paths}
         await reader.sync()
         burst = [record(f"/burst/{n}", "g2", started_at=2.0) for n in range(5_000)]
-        await writer.save_all([(r, r.to_bytes()) for r in burst])
+        await writer.save_all([as_stored(r, r.to_bytes()) for r in burst])
         began = time.perf_counter()
         await reader.sync()
         print(f"sync after 5,000 writes elsewhere: {(time.perf_counter() - began) * 1000:.0f} ms")

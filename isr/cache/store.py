@@ -105,11 +105,18 @@ class RecordStore:
         await self.backend.put(self.build_id, records)
 
     async def static_paths(self, page: str) -> list[str] | None:
-        """The paths `get_static_paths` returned for a route, as stored for this build."""
-        return await self.backend.get_static_paths(self.build_id, page)
+        """The paths `get_static_paths` returned for a route, as stored for this build
+        (None while the shared backend does not answer: the caller asks the page)."""
+        try:
+            return await self.backend.get_static_paths(self.build_id, page)
+        except CacheUnavailable:
+            return None
 
     async def put_static_paths(self, page: str, paths: list[str]) -> None:
-        await self.backend.put_static_paths(self.build_id, page, paths)
+        try:
+            await self.backend.put_static_paths(self.build_id, page, paths)
+        except CacheUnavailable:
+            pass  # the caller keeps them; the next process to ask stores them
 
     async def revalidate_tag(self, tag: str) -> list[str]:
         """Mark every generation carrying the tag stale, here and for every process; the
@@ -175,8 +182,12 @@ class RecordStore:
             await asyncio.sleep(poll)
 
     async def count_usage(self) -> None:
-        """Refresh `usage`: this build's records in the whole cache and the bytes it takes."""
-        self.usage = await self.backend.usage(self.build_id)
+        """Refresh `usage`: this build's records in the whole cache and the bytes it takes
+        (kept as last counted while the shared backend does not answer)."""
+        try:
+            self.usage = await self.backend.usage(self.build_id)
+        except CacheUnavailable:
+            pass
 
     async def flush_touches(self) -> None:
         touched, self.memory.touched = self.memory.touched, set()

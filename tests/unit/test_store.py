@@ -9,10 +9,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from isr.cache.memory import MemoryCache
 from isr.cache.record import Record
 from isr.cache.store import RecordStore, as_stored
 from isr.engine.revalidation import revalidate
-from isr.errors import FunctionFailed
+from isr.errors import CacheUnavailable, FunctionFailed
 
 from cache_support import backend, calls_of, opened, record, store
 
@@ -256,3 +257,32 @@ async def test_revalidate_reports_in_the_order_asked_and_never_lists_a_regenerat
             "/t/1": False, "/t/2": False, "/t/3": True, "/t/4": True,
         }
         assert report.as_json() == {"revalidated": report.revalidated, "stale": report.stale, "errors": report.errors}
+
+
+# -- a shared backend that does not answer -------------------------------------------
+
+
+class Down:
+    """A backend whose every call fails as an unreachable Redis does."""
+
+    def __getattr__(self, name: str) -> Any:
+        async def unavailable(*args: Any) -> Any:
+            raise CacheUnavailable("redis redis://127.0.0.1:1/0 is unreachable")
+
+        return unavailable
+
+
+async def test_every_store_call_degrades_while_the_backend_does_not_answer() -> None:
+    down = RecordStore(Down(), "b1", MemoryCache(10**7))  # type: ignore[arg-type]
+    down.usage = (3, 300)
+    assert await down.load("/a") is None  # a miss: rendered here
+    saved = await _save(down, "/a", "g1")
+    assert saved.generation == "g1" and await down.load("/a") is saved  # kept in memory meanwhile
+    assert await down.static_paths("/items/[id]") is None  # the engine asks the page itself
+    await down.put_static_paths("/items/[id]", ["/items/a"])
+    await down.count_usage()
+    assert down.usage == (3, 300)  # as last counted
+    assert await down.servers("i1") == {}
+    token = await down.acquire_lease("/a", 10.0)
+    assert token is not None and await down.renew_lease("/a", token, 10.0)
+    await down.release_lease("/a", token)

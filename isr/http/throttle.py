@@ -10,12 +10,14 @@ otherwise hand a guesser fresh free tries.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
 
 FREE_FAILURES = 5  # wrong tries before the first wait
 FIRST_WAIT_S = 1.0  # seconds; doubles with every further wrong try
 MAX_WAIT_S = 300.0  # seconds; the longest wait
+MAX_DOUBLINGS = math.ceil(math.log2(MAX_WAIT_S / FIRST_WAIT_S))  # past these the wait is MAX_WAIT_S
 FORGET_S = 3600.0  # seconds without a wrong try after which a client starts afresh
 MAX_CLIENTS = 10_000  # entries; the least recently failing is dropped first
 
@@ -36,7 +38,8 @@ class Throttle:
         failures = self._current(client, now)
         if failures is None or failures.count < FREE_FAILURES:
             return 0.0
-        wait = min(FIRST_WAIT_S * 2.0 ** (failures.count - FREE_FAILURES), MAX_WAIT_S)
+        doublings = min(failures.count - FREE_FAILURES, MAX_DOUBLINGS)  # 2.0 ** 1100 overflows
+        wait = min(FIRST_WAIT_S * 2.0**doublings, MAX_WAIT_S)
         return max(failures.last + wait - now, 0.0)
 
     def failed(self, client: str, now: float) -> None:

@@ -10,6 +10,10 @@ from isr.engine.engine import Engine
 from isr.errors import BadPath, FunctionError
 from isr.site.paths import join_path, split_path
 
+# Paths of one call regenerated at a time: a call may name 10,000, and queueing them all at
+# once would overflow their bundle's queue (FUNCTION_THROTTLED for them and for visitors).
+PATHS_AT_ONCE = 4
+
 
 @dataclass
 class Report:
@@ -33,7 +37,13 @@ async def revalidate(engine: Engine, paths: list[str], tags: list[str]) -> Repor
     marked: dict[str, None] = {}
     for tag in dict.fromkeys(tags):
         marked.update(dict.fromkeys(await engine.store.revalidate_tag(tag)))
-    outcomes = await asyncio.gather(*(_path(engine, path) for path in dict.fromkeys(paths)))
+    at_once = asyncio.Semaphore(PATHS_AT_ONCE)
+
+    async def bounded(raw: str) -> str | tuple[str, str]:
+        async with at_once:
+            return await _path(engine, raw)
+
+    outcomes = await asyncio.gather(*(bounded(path) for path in dict.fromkeys(paths)))
     fresh: set[str] = set()
     for raw, outcome in zip(dict.fromkeys(paths), outcomes, strict=True):  # in the order asked
         if isinstance(outcome, str):

@@ -250,3 +250,11 @@ def test_webhook_works_without_a_public_token(rsite: Site) -> None:
         server.stop()
 
 
+
+
+def test_a_call_with_many_paths_regenerates_them_all_without_throttling(rserver: Server) -> None:
+    paths = [f"/data/many{n}" for n in range(150)]
+    answer = post(rserver, {"paths": paths})
+    assert answer.status == 200, answer.describe()
+    assert answer.json() == {"revalidated": paths, "stale": [], "errors": []}
+    assert rserver.page("/data/many149").cache == "HIT"

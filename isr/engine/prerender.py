@@ -44,7 +44,12 @@ async def prerender(engine: Engine, jobs: Iterable[tuple[Route, str]], parallel:
     todo = iter(jobs)
     flushing = asyncio.create_task(_flush_logs(engine))
     try:
-        await asyncio.gather(*(_render_all(engine, todo, pending, done) for _ in range(parallel)))
+        try:
+            async with asyncio.TaskGroup() as renderers:  # a failed write stops the others too
+                for _ in range(parallel):
+                    renderers.create_task(_render_all(engine, todo, pending, done))
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None  # the first failure, as one error for the CLI
         await _write(engine, pending)
     finally:
         flushing.cancel()

@@ -357,6 +357,9 @@ class DiskBackend:
         return int(records), _used_bytes(db)
 
     async def close(self) -> None:
+        await asyncio.to_thread(self._close)  # joins threads that may be mid-query
+
+    def _close(self) -> None:
         self._readers.shutdown(wait=True)
         self._writer.shutdown(wait=True)
         with self._lock:

@@ -121,7 +121,7 @@ class Service:
                 return
             try:
                 site = await asyncio.to_thread(reload, build.code)  # hashing the code: off the loop
-                new = self.deployment(site, old.engine.hub, old.engine.instance)
+                new = await asyncio.to_thread(self.deployment, site, old.engine.hub, old.engine.instance)  # opens the cache
             except IsrError as exc:
                 log.error("SIGHUP: cannot serve build %s: %s; still serving build %s", build.build_id, exc, old.site.build_id)
                 return

@@ -10,6 +10,11 @@ lists exactly what changed since its last sync, and learns of a gap (trimmed, ev
 Redis restarted empty) instead of missing it. A pub/sub message per write only wakes
 followers and waiting regenerations at once; losing one costs latency, never a change.
 
+Revalidating a tag is one short script (the mark, the log entry, the message) whatever
+the number of pages carrying it; the paths it made stale are then listed from the tag's
+set by SSCAN batches, a script call each (bounded like every call, Redis serving other
+clients in between), which also removes members whose record Redis evicted or expired.
+
 Every call is bounded (0.5 s by default). A call that fails marks Redis down: the
 outage is logged once and counted, calls fail fast for a second at a time, and the
 first call that succeeds again makes the next `changes()` answer None (the store drops
@@ -63,6 +68,7 @@ LOG_KEPT = 10_000  # changes kept per build: a follower further behind drops its
 SERVER_SEEN_S = 30.0  # a server that announced itself this recently is alive
 DROP_BATCH = 500  # keys deleted per script call when a build is dropped (Redis stays responsive)
 TOUCH_BATCH = 500
+SCAN_BATCH = 1000  # members of a tag set per call when a tag is revalidated
 # Records alone carry a TTL (renewed by every write and use), so that `maxmemory-policy
 # volatile-lru` evicts records only: never tag sets, tag marks, static paths or the log.
 RECORD_TTL_S = 30 * 86400
@@ -115,18 +121,43 @@ if wrote then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
 return out
 """.replace("RECORD_TTL", str(RECORD_TTL_S))
 
+# Only the mark (one call whatever the tag's size): the paths it makes stale are listed after, by batches.
 _MARK_TAG = _BUMP + """
 local prefix, tag, at = ARGV[1], ARGV[4], ARGV[5]
 redis.call('HSET', prefix .. 'marks', tag, at)
-redis.call('SADD', prefix .. 'tags', tag)
 bump(prefix, 'tag', tag, at)
 redis.call('PUBLISH', ARGV[2], ARGV[3])
-local out = {}
-for _, path in ipairs(redis.call('SMEMBERS', prefix .. 't:' .. tag)) do
-  local started = redis.call('HGET', prefix .. 'p:' .. path, 'start')
-  if started and tonumber(started) <= tonumber(at) then out[#out + 1] = path end
+return 0
+"""
+
+# Lua: the start time of each member's record (false where the record is gone: evicted or
+# expired), removing those members from the index set `set` in the same step, so that no write
+# can come in between the check and the removal.
+_CHECK = """
+local function check(prefix, set, members)
+  local out = {}
+  for i, path in ipairs(members) do
+    local started = redis.call('HGET', prefix .. 'p:' .. path, 'start')
+    if not started then redis.call('SREM', set, path) end
+    out[i] = started
+  end
+  return out
 end
-return out
+"""
+
+# KEYS[1]: a tag set; ARGV[4]: the tag, ARGV[5]: a mark time, ARGV[6]: an SSCAN cursor, ARGV[7]:
+# its COUNT. The next cursor and the batch's paths whose generation started at or before the
+# mark, as one JSON array (a reply of 1,000 strings costs redis-py's parser 10 ms, one string
+# nothing); a tag set left empty leaves the build's list of tags.
+_STALE = _CHECK + """
+local prefix, at = ARGV[1], tonumber(ARGV[5])
+local found = redis.call('SSCAN', KEYS[1], ARGV[6], 'COUNT', tonumber(ARGV[7]))
+local starts, stale = check(prefix, KEYS[1], found[2]), {}
+for i, path in ipairs(found[2]) do
+  if starts[i] and tonumber(starts[i]) <= at then stale[#stale + 1] = path end
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', prefix .. 'tags', ARGV[4]) end
+return {found[1], #stale > 0 and cjson.encode(stale) or '[]'}
 """
 
 _CHANGES = """
@@ -268,9 +299,19 @@ class RedisBackend:
     # -- tags -------------------------------------------------------------------------
 
     async def mark_tag(self, build_id: str, tag: str, at: float) -> list[str]:
+        """The mark is one call; the stale paths are then listed from about SCAN_BATCH members
+        of the tag set per call (each call bounded, Redis answering others in between), and
+        members whose record is gone are removed from the set on the way."""
         await self._register(build_id)
-        paths = await self._call(self._script("mark_tag", build_id, tag, repr(at)))
-        return sorted(p.decode() for p in paths)
+        await self._call(self._script("mark_tag", build_id, tag, repr(at)))
+        key = self._key(build_id, "t:" + tag)
+        stale: list[str] = []
+        cursor = b"0"
+        while True:
+            cursor, paths = await self._call(self._script("stale", build_id, tag, repr(at), cursor, SCAN_BATCH, key=key))
+            stale += orjson.loads(paths)
+            if cursor == b"0":
+                return sorted(stale)
 
     async def tag_marks(self, build_id: str) -> dict[str, float]:
         marks = await self._call(lambda: self.client.hgetall(self._key(build_id, "marks")))
@@ -420,7 +461,7 @@ class RedisBackend:
             await asyncio.wait_for(self.client.aclose(), self.timeout)
 
 
-_SCRIPTS = {"touch": _TOUCH, "put": _PUT, "mark_tag": _MARK_TAG, "changes": _CHANGES, "renew": _RENEW, "release": _RELEASE, "drop": _DROP}
+_SCRIPTS = {"touch": _TOUCH, "put": _PUT, "mark_tag": _MARK_TAG, "stale": _STALE, "changes": _CHANGES, "renew": _RENEW, "release": _RELEASE, "drop": _DROP}
 
 
 def _change(entry: Any) -> Change:

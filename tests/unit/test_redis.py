@@ -3,14 +3,16 @@ restarted) that degrade to memory, are logged once, fail fast and resynchronise.
 
 from __future__ import annotations
 
-import logging
+import asyncio
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import redis.asyncio
 
 import isr.cache.redis as redis_module
 from isr.cache.redis import connect
@@ -145,12 +147,15 @@ async def test_redis_maxmemory_bounds_the_cache_and_evicted_records_read_as_miss
             assert all(written)
             await backend.touch("b1", ["/r/0"])  # served from memory: a use (Redis's LRU is sampled, so no promise)
         present = {n for n in range(1000) if await backend.get("b1", f"/r/{n}") is not None}
+        marked = {int(path.rpartition("/")[2]) for path in await backend.mark_tag("b1", "all", 5.0)}
+        still = {n for n in present if await backend.get("b1", f"/r/{n}") is not None}  # reads too can make Redis evict
         _, used = await backend.usage("b1")
-        print(f"8 MB maxmemory, {policy}: {len(present)} of 1000 records of 20 KB kept, {used / 2**20:.1f} MiB used")
+        print(f"8 MB maxmemory, {policy}: {len(present)} of 1000 records of 20 KB kept, {used / 2**20:.1f} MiB used, {len(marked)} marked")
         assert 0 < len(present) < 1000 and used < 10 * 2**20
         assert 999 in present  # the newest stay; the evicted are misses, generated again like new paths
         if policy == "volatile-lru":  # only records have a TTL: tag sets, marks and static paths stay
-            assert await backend.mark_tag("b1", "all", 5.0)  # the tag set survives eviction
+            # the tag set survives eviction, and the mark lists the records kept then, never an evicted one
+            assert still <= marked <= present
             assert await backend.get_static_paths("b1", "/r/[n]") == ["/r/0"]
     finally:
         await backend.close()
@@ -178,3 +183,65 @@ async def test_a_slow_redis_is_an_outage_after_the_timeout_not_a_hang(tmp_path: 
     finally:
         await backend.close()
         slow.stop()
+
+
+async def test_revalidating_a_tag_of_50000_pages_is_bounded_calls_that_leave_redis_responsive(tmp_path: Path) -> None:
+    """No one script walks the tag set: the mark is one call, the stale paths are listed by
+    SSCAN batches, so every call stays within the timeout and other clients are answered."""
+    local = RedisServer(tmp_path / "redis", args=("--slowlog-log-slower-than", "50000")).start()  # commands over 50 ms
+    writer = connect(f"{local.url}?timeout=10")
+    backend = connect(local.url)  # the default 0.5 s per call
+    other = redis.asyncio.Redis(port=local.port)
+    try:
+        for start in range(0, 50_000, 2_000):
+            await writer.put("b1", [stored(f"/items/{n}", 1.0, ("items", f"item-{n}")) for n in range(start, start + 2_000)])
+        await writer.put("b1", [stored("/late", 9.0, ("items",))])  # started after the mark: not listed
+        await other.slowlog_reset()
+        slowest = 0.0
+        call = backend._call
+
+        async def timed(command: Any) -> Any:
+            nonlocal slowest
+            began = time.monotonic()
+            try:
+                return await call(command)
+            finally:
+                slowest = max(slowest, time.monotonic() - began)
+
+        backend._call = timed  # type: ignore[method-assign]
+        began = time.monotonic()
+        marking = asyncio.ensure_future(backend.mark_tag("b1", "items", 5.0))
+        pings: list[float] = []
+        while not marking.done():
+            sent = time.monotonic()
+            await other.ping()
+            pings.append(time.monotonic() - sent)
+        paths = await marking
+        took = time.monotonic() - began
+        print(f"mark_tag over 50,000 tagged pages: {took * 1000:.0f} ms, slowest call {slowest * 1000:.0f} ms, "
+              f"{len(pings)} pings from another client meanwhile, slowest {max(pings) * 1000:.1f} ms")  # fmt: skip
+        assert len(paths) == 50_000 and "/late" not in paths and set(paths) == {f"/items/{n}" for n in range(50_000)}
+        assert took < 1.0 and slowest < backend.timeout
+        assert max(pings) < 0.1
+        assert await other.slowlog_len() == 0  # no command held Redis for 50 ms
+    finally:
+        await other.aclose()
+        await backend.close()
+        await writer.close()
+        local.stop()
+
+
+async def test_a_tag_mark_removes_evicted_records_from_the_tag_set(server: RedisServer) -> None:
+    backend = connect(server.url)
+    raw = redis.asyncio.Redis(port=server.port)
+    try:
+        await backend.put("b1", [stored(f"/p/{n}", 1.0, ("t",)) for n in range(10)])
+        await raw.delete(*[backend._key("b1", f"p:/p/{n}") for n in range(5)])  # what eviction does: the record's hash goes
+        assert await backend.mark_tag("b1", "t", 5.0) == [f"/p/{n}" for n in range(5, 10)]
+        assert {m.decode() for m in await raw.smembers(backend._key("b1", "t:t"))} == {f"/p/{n}" for n in range(5, 10)}
+        await raw.delete(*[backend._key("b1", f"p:/p/{n}") for n in range(5, 10)])
+        assert await backend.mark_tag("b1", "t", 6.0) == []
+        assert not await raw.exists(backend._key("b1", "t:t")) and not await raw.sismember(backend._key("b1", "tags"), "t")
+    finally:
+        await raw.aclose()
+        await backend.close()

@@ -38,27 +38,39 @@ class Variant:
     bodies: dict[Encoding, bytes]
     etags: dict[Encoding, str]
     location: str | None = None
-    # Prebuilt per coding: the headers every response of this variant carries, as the
-    # CIMultiDict aiohttp would otherwise build from a dict on every response.
-    headers: dict[Encoding, CIMultiDict[str]] = field(default_factory=dict)
+    cache_control: str = NO_STORE
+    generation: str | None = None
+    # Per coding, built on its first response: the headers every response of this variant
+    # carries, as the CIMultiDict aiohttp would otherwise build from a dict each time. Not
+    # built up front: a record read from disk is usually served in one coding only.
+    _headers: dict[Encoding, CIMultiDict[str]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def encodings(self) -> tuple[Encoding, ...]:
         return tuple(self.bodies)
 
     def prepare(self, cache_control: str, generation: str | None) -> None:
-        vary = len(self.bodies) > 1
-        for coding, etag in self.etags.items():
-            headers = {"Content-Type": self.content_type, "Cache-Control": cache_control, "ETag": etag}
-            if vary:
-                headers["Vary"] = "Accept-Encoding"
-            if coding != "identity":
-                headers["Content-Encoding"] = coding
-            if generation:
-                headers[GENERATION] = generation
-            if self.location:
-                headers["Location"] = self.location
-            self.headers[coding] = CIMultiDict(headers)
+        self.cache_control = cache_control
+        self.generation = generation
+        self._headers.clear()
+
+    def headers(self, coding: Encoding) -> CIMultiDict[str]:
+        built = self._headers.get(coding)
+        if built is None:
+            built = self._headers[coding] = self._build_headers(coding)
+        return built
+
+    def _build_headers(self, coding: Encoding) -> CIMultiDict[str]:
+        headers = {"Content-Type": self.content_type, "Cache-Control": self.cache_control, "ETag": self.etags[coding]}
+        if len(self.bodies) > 1:
+            headers["Vary"] = "Accept-Encoding"
+        if coding != "identity":
+            headers["Content-Encoding"] = coding
+        if self.generation:
+            headers[GENERATION] = self.generation
+        if self.location:
+            headers["Location"] = self.location
+        return CIMultiDict(headers)
 
 
 def make_variant(status: int, content_type: str, body: bytes, location: str | None = None, best: bool = True) -> Variant:

@@ -23,7 +23,7 @@ def respond(
     now: float | None = None,
 ) -> web.Response:
     coding = _coding(request, variant.encodings)
-    headers = variant.headers[coding].copy()
+    headers = variant.headers(coding).copy()
     if state is not None:
         headers[CACHE_STATE] = state
     if record is not None:

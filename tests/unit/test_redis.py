@@ -15,7 +15,7 @@ import pytest
 import redis.asyncio
 
 import isr.cache.redis as redis_module
-from isr.cache.redis import connect
+from isr.cache.redis import RedisBackend, connect
 from isr.cache.store import LOCAL_LEASE
 from isr.errors import CacheError, CacheUnavailable
 
@@ -245,3 +245,55 @@ async def test_a_tag_mark_removes_evicted_records_from_the_tag_set(server: Redis
     finally:
         await raw.aclose()
         await backend.close()
+
+
+async def index_sizes(raw: redis.asyncio.Redis, backend: RedisBackend, build_id: str, tag: str) -> tuple[int, int, int, int]:
+    """Records present, and members of the build's paths set, of a tag's set and of its tags set."""
+    records = 0
+    async for _ in raw.scan_iter(match=backend._key(build_id, "p:*"), count=1000):
+        records += 1
+    sets = [await raw.scard(backend._key(build_id, name)) for name in ("paths", "t:" + tag, "tags")]
+    return records, sets[0], sets[1], sets[2]
+
+
+async def test_index_sets_shrink_as_records_go(server: RedisServer) -> None:
+    """Each write looks at a few index members from where the last write stopped and removes
+    those whose record is gone, so a set is walked whole within a quarter of its size in writes."""
+    backend = connect(f"{server.url}?timeout=5")
+    raw = redis.asyncio.Redis(port=server.port)
+    try:
+        for start in range(0, 4_000, 100):
+            await backend.put("b1", [stored(f"/old/{n}", 1.0, ("items", f"item-{n}")) for n in range(start, start + 100)])
+        async for key in raw.scan_iter(match=backend._key("b1", "p:/old/*"), count=1000):
+            await raw.delete(key)  # what eviction or expiry does: the records' hashes go, nothing else
+        assert await index_sizes(raw, backend, "b1", "items") == (0, 4_000, 4_000, 4_001)
+        for n in range(1_000):  # a quarter as many writes, one at a time (as pages are rendered)
+            await backend.put("b1", [stored(f"/new/{n}", 1.0, ("items", f"item-new-{n}"))])
+        sizes = await index_sizes(raw, backend, "b1", "items")
+        print(f"4,000 records gone, then 1,000 writes: records, paths, t:items, tags = {sizes}")
+        assert sizes[0] == 1_000 and sizes[1] <= 1_100 and sizes[2] <= 1_100 and sizes[3] <= 1_101
+        assert await backend.mark_tag("b1", "items", 5.0) == sorted(f"/new/{n}" for n in range(1_000))
+    finally:
+        await raw.aclose()
+        await backend.close()
+
+
+async def test_a_crawler_of_junk_paths_under_maxmemory_leaves_the_index_sets_bounded(tmp_path: Path) -> None:
+    """Under volatile-lru only records are evicted; the index sets naming them shrink with them."""
+    bounded = RedisServer(tmp_path / "redis", args=("--maxmemory", "4mb", "--maxmemory-policy", "volatile-lru")).start()
+    backend = connect(f"{bounded.url}?timeout=5")
+    raw = redis.asyncio.Redis(port=bounded.port)
+    try:
+        for start in range(0, 30_000, 20):  # 30,000 junk paths of 1 KB through a 4 MB Redis, written as they are rendered
+            written = await backend.put("b1", [stored(f"/items/junk-{n}", 1.0, ("items", f"item-junk-{n}"), bytes(1_000)) for n in range(start, start + 20)])
+            assert all(written)
+        sizes = await index_sizes(raw, backend, "b1", "items")
+        records, _ = await backend.usage("b1")
+        print(f"30,000 junk paths under 4 MB: records, paths, t:items, tags = {sizes}; usage() counts {records}")
+        assert 0 < sizes[0] < 30_000
+        assert max(sizes[1:]) <= 2 * sizes[0] + 100  # the index sets stay within twice the records kept
+        assert records == sizes[1]
+    finally:
+        await raw.aclose()
+        await backend.close()
+        bounded.stop()

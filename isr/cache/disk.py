@@ -50,11 +50,17 @@ PRUNE_EVERY = 256  # writes between two prunings of the change log
 SERVER_SEEN_S = 30.0  # a server that announced itself this recently is alive
 STAMP_EVERY_S = 60.0  # a record's use stamp (the LRU order of eviction) is renewed at most this often
 
-_SCHEMA = """
+# A record's use stamp sits in a table of its own: renewing it rewrites a small row, not
+# the record's overflow pages; and `raw` comes last in its row, so reading the columns
+# before it does not walk the blob.
+SCHEMA_VERSION = 2  # PRAGMA user_version; a cache of another version starts afresh
+_TABLES = """
 CREATE TABLE IF NOT EXISTS records (
     build TEXT NOT NULL, path TEXT NOT NULL, generation TEXT NOT NULL, started REAL NOT NULL,
-    tags TEXT NOT NULL, raw BLOB NOT NULL, used REAL NOT NULL, PRIMARY KEY (build, path));
-CREATE INDEX IF NOT EXISTS records_by_use ON records (used);
+    tags TEXT NOT NULL, raw BLOB NOT NULL, PRIMARY KEY (build, path));
+CREATE TABLE IF NOT EXISTS uses (
+    build TEXT NOT NULL, path TEXT NOT NULL, used REAL NOT NULL, PRIMARY KEY (build, path)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS uses_by_time ON uses (used);
 CREATE TABLE IF NOT EXISTS tags (
     build TEXT NOT NULL, tag TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY (build, tag, path)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS tag_marks (
@@ -73,7 +79,7 @@ CREATE TABLE IF NOT EXISTS servers (
     instance TEXT PRIMARY KEY, build TEXT NOT NULL, seen REAL NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS reports (server TEXT PRIMARY KEY, seen REAL NOT NULL, counters BLOB NOT NULL) WITHOUT ROWID;
 """
-_BUILD_TABLES = ("records", "tags", "tag_marks", "leases", "static_paths", "changes")
+_BUILD_TABLES = ("records", "uses", "tags", "tag_marks", "leases", "static_paths", "changes")
 
 
 class DiskBackend:
@@ -90,7 +96,7 @@ class DiskBackend:
         self._read_since_stamp: set[tuple[str, str]] = set()  # records read whose use stamp is old
         try:
             Path(directory).mkdir(parents=True, exist_ok=True)
-            self._connection().executescript(_SCHEMA)
+            self._create_tables()
         except (OSError, sqlite3.Error) as exc:
             raise CacheError(f"cannot open cache folder {directory}: {exc}") from None
 
@@ -110,6 +116,18 @@ class DiskBackend:
             with self._lock:
                 self._connections.append(db)
         return db
+
+    def _create_tables(self) -> None:
+        """The tables of this version, made once by whichever process opens the cache first."""
+        with self._transaction() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version == SCHEMA_VERSION:
+                return
+            for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'").fetchall():
+                db.execute(f"DROP TABLE {table}")  # a cache of an older isr: its pages are generated again
+            for statement in filter(str.strip, _TABLES.split(";")):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -135,10 +153,12 @@ class DiskBackend:
         return await self._read(self._get, build_id, path)
 
     def _get(self, build_id: str, path: str) -> bytes | None:
-        row = self._connection().execute("SELECT raw, used FROM records WHERE build=? AND path=?", (build_id, path)).fetchone()
+        db = self._connection()
+        row = db.execute("SELECT raw FROM records WHERE build=? AND path=?", (build_id, path)).fetchone()
         if row is None:
             return None
-        if row[1] < time.time() - STAMP_EVERY_S:
+        (used,) = db.execute("SELECT used FROM uses WHERE build=? AND path=?", (build_id, path)).fetchone() or (0.0,)
+        if used < time.time() - STAMP_EVERY_S:
             self._read_since_stamp.add((build_id, path))  # a read is a use: stamped with the next touch()
         return bytes(row[0])
 
@@ -164,10 +184,11 @@ class DiskBackend:
         db.executemany("DELETE FROM tags WHERE build=? AND tag=? AND path=?", [(build_id, t, record.path) for t in old_tags - set(record.tags)])
         db.executemany("INSERT OR IGNORE INTO tags VALUES (?, ?, ?)", [(build_id, t, record.path) for t in set(record.tags) - old_tags])
         db.execute(
-            "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (build, path) DO UPDATE SET "
-            "generation=excluded.generation, started=excluded.started, tags=excluded.tags, raw=excluded.raw, used=excluded.used",
-            (build_id, record.path, record.generation, record.started_at, orjson.dumps(record.tags).decode(), record.raw, now),
+            "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (build, path) DO UPDATE SET "
+            "generation=excluded.generation, started=excluded.started, tags=excluded.tags, raw=excluded.raw",
+            (build_id, record.path, record.generation, record.started_at, orjson.dumps(record.tags).decode(), record.raw),
         )
+        db.execute("INSERT OR REPLACE INTO uses VALUES (?, ?, ?)", (build_id, record.path, now))
         self._log_change(db, build_id, "path", record.path, record.generation, now)
         return True
 
@@ -180,13 +201,18 @@ class DiskBackend:
         if _used_bytes(db) <= self.size_limit * DATA_SHARE:
             return
         while _used_bytes(db) > self.size_limit * EVICT_TO:
-            victims = db.execute("SELECT rowid, build, path, tags FROM records ORDER BY used LIMIT ?", (EVICT_BATCH,)).fetchall()
+            victims = db.execute(
+                "SELECT u.build, u.path, r.tags FROM uses u JOIN records r ON r.build = u.build AND r.path = u.path "
+                "ORDER BY u.used LIMIT ?", (EVICT_BATCH,),
+            ).fetchall()
             if not victims:
                 return
-            db.executemany("DELETE FROM records WHERE rowid=?", [(rowid,) for rowid, *_ in victims])
+            keys = [(build, path) for build, path, _ in victims]
+            db.executemany("DELETE FROM records WHERE build=? AND path=?", keys)
+            db.executemany("DELETE FROM uses WHERE build=? AND path=?", keys)
             db.executemany(
                 "DELETE FROM tags WHERE build=? AND tag=? AND path=?",
-                [(build, tag, path) for _, build, path, tags in victims for tag in orjson.loads(tags)],
+                [(build, tag, path) for build, path, tags in victims for tag in orjson.loads(tags)],
             )
 
     def _prune_changes(self) -> None:
@@ -207,7 +233,7 @@ class DiskBackend:
         """Stamp records as used now: at most once a minute each (reads check the stamp's age)."""
         now = time.time()
         with self._transaction() as db:
-            db.executemany("UPDATE records SET used=? WHERE build=? AND path=?", [(now, build, path) for build, path in rows])
+            db.executemany("UPDATE uses SET used=? WHERE build=? AND path=?", [(now, build, path) for build, path in rows])
 
     # -- tags -------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import sqlite3
 import statistics
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 import isr.cache.disk as disk_module
 from isr.cache.backend import Change
-from isr.cache.disk import DATABASE, DiskBackend
+from isr.cache.disk import DATABASE, SCHEMA_VERSION, DiskBackend
 from isr.cache.record import Record
 
 from cache_support import opened, record, stored
@@ -373,12 +374,29 @@ async def test_a_read_renews_an_old_use_stamp_with_the_next_touch(tmp_path: Path
     async with opened(tmp_path) as disk:
         await disk.put("b1", [stored("/old"), stored("/new")])
         db = disk._connection()
-        db.execute("UPDATE records SET used = 0 WHERE path = '/old'")
+        db.execute("UPDATE uses SET used = 0 WHERE path = '/old'")
         assert await disk.get("b1", "/old") is not None and await disk.get("b1", "/new") is not None
         await disk.touch("b1", [])
-        used = dict(db.execute("SELECT path, used FROM records").fetchall())
+        used = dict(db.execute("SELECT path, used FROM uses").fetchall())
         assert used["/old"] > time.time() - 5  # renewed by its read
         before = used["/new"]
         await disk.get("b1", "/new")  # stamped just now: no write for this read
         await disk.touch("b1", [])
-        assert dict(db.execute("SELECT path, used FROM records").fetchall())["/new"] == before
+        assert dict(db.execute("SELECT path, used FROM uses").fetchall())["/new"] == before
+
+
+async def test_a_cache_of_an_older_format_starts_afresh(tmp_path: Path) -> None:
+    """An older isr's database (records carried their use stamp): its tables are dropped and
+    made anew at the current version, and the cache works."""
+    old = sqlite3.connect(tmp_path / DATABASE)
+    old.execute("CREATE TABLE records (build TEXT, path TEXT, generation TEXT, started REAL, tags TEXT, raw BLOB, used REAL)")
+    old.execute("INSERT INTO records VALUES ('b1', '/a', 'g1', 1.0, '[]', x'00', 1.0)")
+    old.commit()
+    old.close()
+    async with opened(tmp_path) as disk:
+        assert await disk.get("b1", "/a") is None
+        assert await disk.put("b1", [stored("/a")]) == [True]
+        assert await disk.get("b1", "/a") == b"raw"
+        assert disk._connection().execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    async with opened(tmp_path) as again:  # the current version is kept
+        assert await again.get("b1", "/a") == b"raw"

@@ -28,10 +28,11 @@ writes). The cost stays O(tags of the page) per write. Tag marks (a field per ta
 revalidated) are not swept: they come from revalidation calls, not from requests.
 
 Every call is bounded (0.5 s by default). A call that fails marks Redis down: the
-outage is logged once and counted, calls fail fast for a second at a time, and the
-first call that succeeds again makes the next `changes()` answer None (the store drops
-its copies: invalidations may have been missed meanwhile). The store turns a failure
-into a miss, a local lease and a record kept in memory only.
+outage is logged once and counted, and one call a second probes Redis (the next probe
+is set due before it waits) while all others fail at once; the first call that succeeds
+again makes the next `changes()` answer None (the store drops its copies: invalidations
+may have been missed meanwhile). The store turns a failure into a miss, a local lease
+and a record kept in memory only.
 """
 
 from __future__ import annotations
@@ -279,8 +280,11 @@ class RedisBackend:
 
     async def _call(self, command: Callable[[], Awaitable[T]]) -> T:
         """One Redis call within the timeout; CacheUnavailable when Redis does not answer."""
-        if self._down_since is not None and time.monotonic() < self._probe_at:
-            raise CacheUnavailable(f"redis {self.url} is unreachable")
+        if self._down_since is not None:
+            now = time.monotonic()
+            if now < self._probe_at:
+                raise CacheUnavailable(f"redis {self.url} is unreachable")
+            self._probe_at = now + PROBE_EVERY_S  # this call probes; the others fail at once meanwhile
         try:
             result = await asyncio.wait_for(command(), self.timeout)
         except _UNAVAILABLE as exc:

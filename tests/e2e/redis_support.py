@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -96,6 +97,15 @@ class RedisServer:
             return False
         finally:
             client.close()
+
+    def pause(self) -> None:
+        """SIGSTOP: connections still open but nothing answers, as a Redis on a hung host."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
 
     def kill9(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -4,6 +4,7 @@ restarted) that degrade to memory, are logged once, fail fast and resynchronise.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 import time
@@ -297,3 +298,40 @@ async def test_a_crawler_of_junk_paths_under_maxmemory_leaves_the_index_sets_bou
         await raw.aclose()
         await backend.close()
         bounded.stop()
+
+
+async def test_one_call_probes_a_hung_redis_at_a_time_the_others_fail_at_once(server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(redis_module, "PROBE_EVERY_S", 0.3)
+    backend = connect(server.url)
+    try:
+        await backend.put("b1", [stored("/a")])
+        server.pause()  # every call that reaches it waits its whole timeout
+        with pytest.raises(CacheUnavailable):
+            await backend.get("b1", "/a")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < backend._probe_at:  # until the next probe is due
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+
+        async def timed() -> float:
+            began = time.monotonic()
+            with pytest.raises(CacheUnavailable):
+                await backend.get("b1", "/a")
+            return time.monotonic() - began
+
+        took = sorted(await asyncio.gather(*(timed() for _ in range(50))))
+        print(f"50 calls when a probe is due: the slowest {took[-1] * 1000:.0f} ms, the next {took[-2] * 1000:.1f} ms")
+        assert took[-1] >= backend.timeout * 0.9  # the probe waited for the hung Redis
+        assert took[-2] < 0.05  # the other 49 did not
+        server.resume()
+        deadline = time.monotonic() + 5
+        while True:  # and a later probe finds it back
+            with contextlib.suppress(CacheUnavailable):
+                assert await backend.get("b1", "/a") == b"raw"
+                break
+            assert time.monotonic() < deadline, "never reconnected"
+            await asyncio.sleep(0.05)
+        assert backend.health.available and backend.health.outages == 1
+    finally:
+        server.resume()
+        await backend.close()

@@ -72,7 +72,10 @@ log = logging.getLogger("isr")
 
 SCHEMES = ("redis", "rediss", "unix")
 OUR_OPTIONS = {"timeout", "prefix", "cluster"}
-REDIS_OPTIONS = {"db", "socket_keepalive", "max_connections", "health_check_interval", "ssl_check_hostname", "protocol"}  # passed to redis-py
+REDIS_OPTIONS = {  # passed to redis-py
+    "db", "socket_keepalive", "max_connections", "health_check_interval", "protocol",
+    "ssl_cert_reqs", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_check_hostname",  # rediss://: none/optional/required, a CA file, a client certificate
+}  # fmt: skip
 DEFAULT_TIMEOUT_S = 0.5  # every Redis call, connecting included; `?timeout=` in the URL overrides it
 DEFAULT_PREFIX = "isr"  # `?prefix=` in the URL: several sites (or tests) on one Redis
 PROBE_EVERY_S = 1.0  # while Redis is down, one call a second tries it; the others fail at once
@@ -535,7 +538,9 @@ def is_redis_url(cache: str) -> bool:
 def connect(url: str) -> RedisBackend:
     """A backend on the Redis at `url`, checked now (reachable, password, cluster or not),
     so that a wrong URL is one line at start, not an outage later. Our own query
-    parameters: `timeout` (seconds per call) and `prefix` (of every key)."""
+    parameters: `timeout` (seconds per call) and `prefix` (of every key); REDIS_OPTIONS go
+    to redis-py, such as for rediss:// `ssl_ca_certs=/path/ca.pem` (a private CA),
+    `ssl_cert_reqs=none` (no check), `ssl_certfile` and `ssl_keyfile` (a client certificate)."""
     redis_url, options, shown = _split(url)
     timeout = _number(options.pop("timeout", str(DEFAULT_TIMEOUT_S)), shown)
     prefix = options.pop("prefix", DEFAULT_PREFIX)

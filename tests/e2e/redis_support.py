@@ -61,34 +61,87 @@ def wipe(url: str, prefix: str, cluster: RedisCluster | None = None) -> None:
             client.close()
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """A CA, a server certificate it signed for 127.0.0.1 and a client certificate it signed."""
+
+    ca: Path
+    ca_key: Path
+    cert: Path
+    key: Path
+    client_cert: Path
+    client_key: Path
+
+    @classmethod
+    def make(cls, folder: Path) -> TlsFiles:
+        """Generated with the openssl command line (RSA 2048, valid a day)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        files = cls(*(folder / name for name in ("ca.crt", "ca.key", "server.crt", "server.key", "client.crt", "client.key")))
+        openssl = ["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        _openssl([*openssl, "-x509", "-keyout", str(files.ca_key), "-out", str(files.ca), "-subj", "/CN=isr test CA"])
+        for cert, key, name, usage in ((files.cert, files.key, "127.0.0.1", "serverAuth"), (files.client_cert, files.client_key, "isr test client", "clientAuth")):
+            _openssl([*openssl, "-keyout", str(key), "-out", str(folder / "request.csr"), "-subj", f"/CN={name}"])
+            extensions = folder / "extensions.cnf"
+            extensions.write_text(f"subjectAltName=IP:127.0.0.1\nextendedKeyUsage={usage}\n")
+            _openssl([
+                "openssl", "x509", "-req", "-in", str(folder / "request.csr"), "-CA", str(files.ca), "-CAkey", str(files.ca_key),
+                "-CAcreateserial", "-days", "1", "-out", str(cert), "-extfile", str(extensions),
+            ])  # fmt: skip
+        return files
+
+
+def _openssl(command: list[str]) -> None:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    if done.returncode != 0:
+        raise AssertionError(f"{' '.join(command[:3])} failed: {done.stderr.strip()}")
+
+
+def have_tls() -> bool:
+    """Whether redis-server was built with TLS (it then knows --tls-port) and openssl is installed."""
+    if not have_redis_server() or shutil.which("openssl") is None:
+        return False
+    probe = subprocess.run(["redis-server", "--port", "0", "--tls-port", "0", "--test-memory"], capture_output=True, text=True, timeout=10, check=False)
+    return "tls-port" not in (probe.stdout + probe.stderr)
+
+
 @dataclass
 class RedisServer:
-    """A redis-server subprocess on a port of its own, without persistence."""
+    """A redis-server subprocess on a port of its own, without persistence; with `tls`, that
+    port speaks TLS only (certificates of `tls`; clients need not present one unless `args`
+    say `--tls-auth-clients yes`)."""
 
     folder: Path
     port: int = field(default_factory=free_port)
     args: tuple[str, ...] = ()
     proc: subprocess.Popen[bytes] | None = None
+    tls: TlsFiles | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"{'rediss' if self.tls else 'redis'}://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
         self.folder.mkdir(parents=True, exist_ok=True)
         command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        if self.tls:
+            command[1:3] = ["--port", "0", "--tls-port", str(self.port), "--tls-auth-clients", "no"]
+            command += ["--tls-cert-file", str(self.tls.cert), "--tls-key-file", str(self.tls.key), "--tls-ca-cert-file", str(self.tls.ca)]
         with open(self.folder / "redis.log", "ab") as log:
             self.proc = subprocess.Popen([*command, "--dir", str(self.folder), *self.args], stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + START_DEADLINE_S
         while not self.answers():
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.kill9()
-                raise AssertionError(f"redis-server on {self.port} did not start:\n{(self.folder / 'redis.log').read_text()}")
+                log_tail = (self.folder / "redis.log").read_text().splitlines()[-20:]
+                raise AssertionError(f"redis-server on {self.port} did not start:\n" + "\n".join(log_tail))
             time.sleep(0.02)
         return self
 
     def answers(self) -> bool:
-        client = redis.Redis(port=self.port, socket_timeout=0.2, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+        tls: dict[str, object] = {}
+        if self.tls:
+            tls = {"ssl": True, "ssl_ca_certs": str(self.tls.ca), "ssl_certfile": str(self.tls.client_cert), "ssl_keyfile": str(self.tls.client_key)}
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=0.2, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0), **tls)  # type: ignore[arg-type]
         try:
             return bool(client.ping())
         except (redis.AuthenticationError, redis.ResponseError):

@@ -48,7 +48,7 @@ EVICT_BATCH = 64  # records deleted per eviction step
 CHANGES_KEPT_S = 600.0  # how long other processes can fall behind before they resync
 PRUNE_EVERY = 256  # writes between two prunings of the change log
 SERVER_SEEN_S = 30.0  # a server that announced itself this recently is alive
-STAMP_EVERY_S = 60.0  # a record's use stamp (the LRU order of eviction) is renewed at most this often
+STAMP_EVERY_S = 300.0  # a record's use stamp (the LRU order of eviction) is renewed at most this often
 
 # A record's use stamp sits in a table of its own: renewing it rewrites a small row, not
 # the record's overflow pages; and `raw` comes last in its row, so reading the columns
@@ -230,7 +230,7 @@ class DiskBackend:
             await self._write(self._touch, rows)
 
     def _touch(self, rows: list[tuple[str, str]]) -> None:
-        """Stamp records as used now: at most once a minute each (reads check the stamp's age)."""
+        """Stamp records as used now: at most every STAMP_EVERY_S each (reads check the stamp's age)."""
         now = time.time()
         with self._transaction() as db:
             db.executemany("UPDATE uses SET used=? WHERE build=? AND path=?", [(now, build, path) for build, path in rows])

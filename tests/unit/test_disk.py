@@ -370,7 +370,7 @@ async def test_usage_counts_the_build_records_and_the_whole_cache_bytes(tmp_path
 
 
 async def test_a_read_renews_an_old_use_stamp_with_the_next_touch(tmp_path: Path) -> None:
-    """Reads from disk count as uses (LRU), stamped in batches and at most once a minute each."""
+    """Reads from disk count as uses (LRU), stamped in batches and at most every STAMP_EVERY_S each."""
     async with opened(tmp_path) as disk:
         await disk.put("b1", [stored("/old"), stored("/new")])
         db = disk._connection()

@@ -218,10 +218,13 @@ class DiskBackend:
     def _prune_changes(self) -> None:
         with self._transaction() as db:
             cutoff = time.time() - CHANGES_KEPT_S
-            row = db.execute("SELECT max(seq) FROM changes WHERE at < ?", (cutoff,)).fetchone()
-            if row[0] is not None:
-                db.execute("DELETE FROM changes WHERE seq <= ?", (row[0],))
-                db.execute("INSERT OR REPLACE INTO meta VALUES ('pruned', ?)", (row[0],))
+            # In seq order from the oldest, stopping at the first change to keep: the rows
+            # visited are the ones deleted (`at` has no index; max(seq) WHERE at < ? read them all).
+            kept = db.execute("SELECT seq FROM changes WHERE at >= ? ORDER BY seq LIMIT 1", (cutoff,)).fetchone()
+            last = kept[0] - 1 if kept else db.execute("SELECT max(seq) FROM changes").fetchone()[0]
+            if last is not None and db.execute("SELECT 1 FROM changes WHERE seq <= ? LIMIT 1", (last,)).fetchone():
+                db.execute("DELETE FROM changes WHERE seq <= ?", (last,))
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('pruned', ?)", (last,))
 
     async def touch(self, build_id: str, paths: Collection[str]) -> None:
         read, self._read_since_stamp = self._read_since_stamp, set()

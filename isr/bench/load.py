@@ -85,6 +85,7 @@ class Target:
     revalidate_rate: float = 0.0  # on-demand revalidations of requested paths per second
     tag_rate: float = 0.0
     tags: tuple[str, ...] = ()
+    compressed: bool = True  # send aiohttp's Accept-Encoding (gzip, deflate) as browsers do; False: none
 
 
 @dataclass
@@ -141,7 +142,7 @@ class _Run:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             error = f"connection: {type(exc).__name__}"
         end = clock()
-        self.outcomes.append(Outcome(due - self.zero, (end - due) * 1000, state, error, staleness, regenerated))
+        self.outcomes.append(Outcome(due - self.zero, (end - due) * 1000, state, error, staleness, regenerated, path))
         progress = self.progress
         progress.done += 1
         if error:
@@ -235,8 +236,11 @@ async def run(workload: Workload, target: Target, on_progress: Callable[[Progres
     """Load the target with the workload and report; LoadError if it does not answer."""
     connector = aiohttp.TCPConnector(limit=target.connections, limit_per_host=target.connections, ttl_dns_cache=None)
     timeout = aiohttp.ClientTimeout(total=target.timeout_s)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()) as session:
-        await probe(session, target.url, workload)
+    skipped = () if target.compressed else ("Accept-Encoding",)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(), skip_auto_headers=skipped
+    ) as session:
+        await probe(session, target.url)
         loop = asyncio.get_running_loop()
         zero = clock() + workload.warmup_s
         state = _Run(workload, target, session, zero)
@@ -288,11 +292,16 @@ def generator_warnings(late: int, sent: int, cpu: float, report: Report) -> list
     return warnings
 
 
-async def probe(session: aiohttp.ClientSession, url: str, workload: Workload) -> None:
-    """One request first, so an unreachable URL is one error, not a run of errors."""
-    path = workload.trace[0][1] if workload.trace else workload.paths[0]
+PROBE = "/_isr/bench-probe"  # no page: the probe renders nothing and is not counted by the server
+
+
+async def probe(session: aiohttp.ClientSession, url: str) -> None:
+    """One request first, so an unreachable URL is one error, not a run of errors. It asks
+    for no page, so the run's first request of each path finds the cache as it was (a
+    MISS is counted, not hidden in the probe) and the server's request counters move by
+    exactly what the report counts. Any answer will do (isr's is a 404)."""
     try:
-        async with session.get(yarl.URL(url).join(yarl.URL(path, encoded=True)), allow_redirects=False) as response:
+        async with session.get(yarl.URL(url).join(yarl.URL(PROBE)), allow_redirects=False) as response:
             await response.read()
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise LoadError(f"{url} does not answer: {exc or type(exc).__name__}") from None

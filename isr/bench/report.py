@@ -8,6 +8,7 @@ same arithmetic. `Report.as_dict()` is the `--json` file; `--compare` reads such
 from __future__ import annotations
 
 import math
+import os
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -17,8 +18,10 @@ from typing import Any, NamedTuple
 import orjson
 
 from isr.constants import HIT, MISS, STALE
+from isr.errors import IsrError
 
 STATES = (HIT, STALE, MISS)
+TOP_PATHS = 20  # paths listed in the report, the most requested first
 LATENCY_POINTS = (("p50", 0.50), ("p90", 0.90), ("p99", 0.99), ("max", 1.0))
 
 
@@ -32,6 +35,7 @@ class Outcome(NamedTuple):
     error: str = ""  # "" when it succeeded, else "503 FUNCTION_THROTTLED" or "connection: ..."
     staleness_s: float = 0.0  # Age minus s-maxage, for a response served STALE
     regenerated: bool = False  # its x-isr-generation differs from the path's previous one
+    path: str = ""  # as requested
 
 
 @dataclass
@@ -48,6 +52,8 @@ class Report:
     regenerations: int = 0
     revalidations: int = 0  # on-demand revalidations sent during the run
     revalidation_to_fresh_ms: dict[str, float] = field(default_factory=dict)
+    paths_requested: int = 0  # distinct paths among the measured requests
+    top_paths: list[dict[str, Any]] = field(default_factory=list)  # the TOP_PATHS most requested, by state
     series: list[dict[str, float]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     workload: dict[str, Any] = field(default_factory=dict)  # what was asked: url, paths, mode
@@ -88,8 +94,21 @@ def summarize(
         regenerations=sum(o.regenerated for o in measured),
         revalidations=revalidations,
         revalidation_to_fresh_ms=fresh_points(to_fresh_ms),
+        paths_requested=len({o.path for o in measured}),
+        top_paths=top_paths(measured),
         series=series(measured),
     )
+
+
+def top_paths(measured: list[Outcome], n: int = TOP_PATHS) -> list[dict[str, Any]]:
+    """The n most requested paths, each with its requests by state and its errors."""
+    requests = Counter(o.path for o in measured)
+    wanted = {path for path, _ in requests.most_common(n)}
+    by_state = Counter((o.path, o.state if not o.error else "errors") for o in measured if o.path in wanted)
+    return [
+        {"path": path, "requests": count, **{state: by_state[path, state] for state in (*STATES, "errors")}}
+        for path, count in requests.most_common(n)
+    ]
 
 
 def percentile(ordered: Sequence[float], q: float) -> float:
@@ -131,4 +150,19 @@ def _bucket(t: int, outcomes: list[Outcome]) -> dict[str, float]:
 
 
 def write_json(report: Report, path: Path) -> None:
-    path.write_bytes(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2) + b"\n")
+    data = orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2) + b"\n"
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise IsrError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def check_writable(path: Path) -> None:
+    """IsrError now, before a run, if the report could not be written to `path` after it."""
+    if path.is_dir():
+        raise IsrError(f"cannot write {path}: it is a folder")
+    folder = path.parent
+    if not folder.is_dir():
+        raise IsrError(f"cannot write {path}: no folder {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise IsrError(f"cannot write {path}: permission denied")

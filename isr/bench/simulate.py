@@ -15,7 +15,6 @@ request: one plain loop, no event queue, a million requests in seconds.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from isr.bench.load import Workload, arrivals
@@ -64,16 +63,16 @@ class Simulation:
             entry = self.paths[key] = self._entry(key)
         route = entry.route
         if route is None:
-            return Outcome(t, 0.0, "", entry.error)
+            return Outcome(t, 0.0, "", entry.error, path=raw)
         if not route.cached:  # SSR or API: every request renders, no x-isr-cache
             self.renders[key] += 1
-            return Outcome(t, self.render_s * 1000)
+            return Outcome(t, self.render_s * 1000, path=raw)
         if entry.render_until <= t and entry.render_until != NEVER:  # its render ended meanwhile
             entry.generation += 1
             entry.stale_at = stale_at(entry.render_until, entry.revalidate)
             entry.render_until = NEVER
         if entry.generation == 0:
-            return self._miss(t, key, entry, route)
+            return self._miss(t, raw, entry, route)
         state = state_of(entry, t)
         staleness = 0.0
         if state == STALE:
@@ -82,16 +81,16 @@ class Simulation:
                 self._render(t, key, entry)
         regenerated = entry.seen != 0 and entry.seen != entry.generation
         entry.seen = entry.generation
-        return Outcome(t, 0.0, state, "", staleness, regenerated)
+        return Outcome(t, 0.0, state, "", staleness, regenerated, raw)
 
-    def _miss(self, t: float, key: str, entry: _Path, route: Route) -> Outcome:
+    def _miss(self, t: float, raw: str, entry: _Path, route: Route) -> Outcome:
         if entry.render_until == NEVER:
-            self._render(t, key, entry)
+            self._render(t, raw.partition("?")[0], entry)
         if route.is_dynamic and route.fallback is True:  # the fallback page now, rendered once per route
             ready = self.fallbacks.setdefault(route.page, t + self.render_s)
-            return Outcome(t, max(ready - t, 0.0) * 1000, MISS)
+            return Outcome(t, max(ready - t, 0.0) * 1000, MISS, path=raw)
         entry.seen = entry.generation + 1  # the one being rendered, which it waits for
-        return Outcome(t, (entry.render_until - t) * 1000, MISS)
+        return Outcome(t, (entry.render_until - t) * 1000, MISS, path=raw)
 
     def _render(self, t: float, key: str, entry: _Path) -> None:
         entry.render_until = t + self.render_s
@@ -123,7 +122,7 @@ def simulate(workload: Workload, site: Site, render_ms: float, revalidate: float
     if workload.rate is None and not workload.trace:
         raise IsrError("--simulate needs a schedule: --rate R or --trace FILE, not a closed loop (--connections alone)")
     sim = Simulation(site, render_ms, revalidate)
-    outcomes = [sim.request(t, path) for t, path in _after_probe(arrivals(workload), sim.render_s)]
+    outcomes = [sim.request(t, path) for t, path in arrivals(workload)]
     report = summarize(outcomes, measured_s(workload), workload.rate if not workload.trace else None)
     renders = sim.renders.total()
     report.warnings = ["simulated: latency is not measured (0 ms for HIT and STALE, --render-ms for MISS)"]
@@ -135,18 +134,6 @@ def simulate(workload: Workload, site: Site, render_ms: float, revalidate: float
         "most_rendered": dict(sim.renders.most_common(10)),
     }  # fmt: skip
     return report
-
-
-def _after_probe(schedule: Iterator[tuple[float, str]], render_s: float) -> Iterator[tuple[float, str]]:
-    """The arrivals, after the unmeasured probe a real run sends first (its first path, answered
-    before the schedule starts)."""
-    first = next(schedule, None)
-    if first is None:
-        return
-    probe = (first[0] - render_s - 1e-6, first[1])
-    yield probe
-    yield first
-    yield from schedule
 
 
 def measured_s(workload: Workload) -> float:

@@ -27,7 +27,7 @@ MILLISECONDS = {None: 1.0, "ms": 1.0, "s": 1000.0}
 COUNT_UNITS: dict[str, dict[str | None, float]] = {
     name: SECONDS if name.startswith("staleness") else MILLISECONDS if name.endswith("_p99") else {None: 1.0} for name in COUNTS
 }
-EXPR = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=|==|!=|<|>)\s*([0-9.]+)\s*(ms|s|%)?\s*$")
+EXPR = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=|==|!=|<|>)\s*(\d+\.?\d*|\.\d+)\s*(ms|s|%)?\s*$")
 
 
 @dataclass(frozen=True)
@@ -61,11 +61,15 @@ def parse_threshold(text: str) -> Threshold:
         if unit not in ("%", None):
             raise ValueError(f"{text!r}: a ratio is a fraction (0.95) or a percentage (95%)")
         return Threshold(text, name, op, float(number) / (100 if unit else 1))
-    scale = COUNT_UNITS.get(name, {}).get(unit) if name in COUNTS else None
-    if scale is not None:
+    if name in COUNTS:
+        units = COUNT_UNITS[name]
+        scale = units.get(unit)
+        if scale is None:
+            allowed = " or ".join(u for u in units if u)
+            raise ValueError(f"{text!r}: {name} is {'in ' + allowed if allowed else 'a plain number'}, not in {unit}")
         return Threshold(text, name, op, float(number) * scale)
     known = ", ".join([*LATENCY, "HIT.p99", *RATIOS, *COUNTS])
-    raise ValueError(f"{text!r}: unknown metric or unit; metrics are {known}")
+    raise ValueError(f"{text!r}: unknown metric {name!r}; metrics are {known}")
 
 
 def metric(report: dict[str, Any], name: str) -> float:

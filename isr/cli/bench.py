@@ -17,7 +17,7 @@ from rich.table import Table
 
 from isr.bench import load, server
 from isr.bench.load import Progress, Target, Workload
-from isr.bench.report import STATES, Report, write_json
+from isr.bench.report import STATES, Report, check_writable, write_json
 from isr.bench.thresholds import Threshold, failures, metric, parse_threshold
 from isr.bench.trace import read_trace
 from isr.cli.common import add_site, console, server_url
@@ -75,9 +75,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.compare:
             return compare(args.compare)
+        for path in (args.json, args.html):
+            if path is not None:
+                check_writable(path)  # now, not after a run of minutes
         report = simulated(args) if args.simulate else measured(args)
         print_report(report)
-        return finish(report, args)  # an unwritable --html file is one line too
+        return finish(report, args)
     except IsrError as exc:
         print(f"isr: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

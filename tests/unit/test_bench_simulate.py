@@ -61,9 +61,8 @@ def test_not_a_page_is_an_error_or_no_state(site: Site) -> None:
 def test_report_of_a_generated_workload(site: Site) -> None:
     report = simulate(Workload(paths=("/fresh", "/static"), zipf=0, rate=100, duration_s=10), site, RENDER_MS)
     assert report.requests == 1000 and report.workload["mode"] == "simulated"
-    assert (
-        1 <= report.states["MISS"] <= 10 and report.states["STALE"] > 0
-    )  # /static waits one render; /fresh was probed
+    # Each path's first request renders it (MISS), and the ones in the next 100 ms wait for that render.
+    assert 2 <= report.states["MISS"] <= 20 and report.states["STALE"] > 0
     assert 0 < report.staleness_s["max"] <= 1.0
     assert len(report.series) == 10 and report.regenerations >= 8
 

@@ -1,4 +1,5 @@
-"""What every benchmark here shares: server subprocesses, HTTP probes, wrk runs, RSS and tables.
+"""What every benchmark here shares: server subprocesses, HTTP probes, load runs (isr bench's load
+core, or wrk), RSS and tables.
 
 hit_path.py and scale.py import it (they run as scripts, so benchmarks/ is on sys.path).
 Nothing here is specific to one benchmark.
@@ -22,7 +23,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from isr.bench.report import Report
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -238,6 +242,32 @@ def isr_server_pids(server: Server) -> list[int]:
         except (OSError, IndexError, ValueError):
             continue  # the process ended while we looked
     return sorted(children) or [leader]
+
+
+# --- isr bench's load core -----------------------------------------------------------------
+
+LOAD_CONNECTIONS = 64
+
+
+def run_load(base: str, path: str, duration: float, connections: int = LOAD_CONNECTIONS,
+             warmup: float = 0.0) -> Report:
+    """Load `base` + `path` as fast as it answers with `isr bench`'s load core
+    (isr.bench.load): a closed loop of `connections` clients for `duration` seconds after
+    `warmup` unmeasured ones, with no Accept-Encoding (the identity bytes, as wrk gets them).
+    Returns its isr.bench.report.Report: achieved_rate, latency_ms, states, errors_by,
+    warnings (a saturated generator says so) and workload["generator_cpu"]. isr is imported
+    here, not at the top, so benchmarks that do not load this way need none of it."""
+    import uvloop
+
+    from isr.bench import load
+
+    workload = load.Workload(paths=(path,), rate=None, duration_s=duration, warmup_s=warmup)
+    target = load.Target(base, connections=connections, timeout_s=HTTP_TIMEOUT, compressed=False)
+    try:
+        report: Report = uvloop.run(load.run(workload, target))
+    except load.LoadError as exc:
+        raise BenchError(str(exc)) from None
+    return report
 
 
 # --- wrk ---------------------------------------------------------------------------------

@@ -1,11 +1,12 @@
-"""Hit-path benchmark: `isr serve` against a bare aiohttp handler serving the same bytes, under wrk.
+"""Hit-path benchmark: `isr serve` against a bare aiohttp handler serving the same bytes.
 
-    .venv/bin/python benchmarks/hit_path.py [--duration 5] [--rounds 3]
+    .venv/bin/python benchmarks/hit_path.py [--duration 5] [--rounds 3] [--connections 64]
 
 Starts `isr serve` on the example site (the repository) and on benchmarks/site, and one
 baseline server (benchmarks/baseline_server.py) per scenario holding the very bytes isr
-answered with. Each round loads, per scenario, the baseline and then isr with the same
-`wrk -t2 -c64 -d<duration>s --latency` command, and the table gives the medians over
+answered with. Each round loads, per scenario, the baseline and then isr the same way, with
+`isr bench`'s load core (isr.bench.load, through harness.run_load: a closed loop of
+--connections clients, as fast as the server answers), and the table gives the medians over
 the rounds, with isr's figures as ratios to the baseline's. See benchmarks/README.md.
 """
 
@@ -20,34 +21,33 @@ import shlex
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
 from harness import (
     BENCH_DIR,
-    COUNT_SCRIPT,
     DEFAULT_ISR,
     HTTP_TIMEOUT,
+    LOAD_CONNECTIONS,
     POLL_INTERVAL,
     REPO,
     BenchError,
     Reply,
     Server,
-    WrkResult,
     baseline_server,
     bench_main,
-    cache_share,
     free_ports,
     isr_server,
     log,
     poll_until,
     print_table,
-    run_problems,
-    run_wrk,
+    run_load,
     running,
-    wrk_command,
 )
+
+from isr.bench.report import Report
 
 EXAMPLE_SITE = REPO
 STALE_SITE = BENCH_DIR / "site"
@@ -98,7 +98,7 @@ def warm(server: Server, path: str, timeout: float) -> Reply:
     reply = poll_until(f"{server.name} {path} to answer HIT", time.monotonic() + timeout, probe)
     if "content-encoding" in reply.headers:
         raise server.fail(f"GET {path} without Accept-Encoding came back with Content-Encoding: "
-                          f"{reply.headers['content-encoding']} (wrk sends no Accept-Encoding)")
+                          f"{reply.headers['content-encoding']} (the load sends no Accept-Encoding)")
     return reply
 
 
@@ -148,16 +148,41 @@ class Scenario:
     baseline: Server
     path: str
     prepare: Callable[[], None]  # brings isr's page into the scenario's state
-    isr_runs: list[WrkResult] = dataclasses.field(default_factory=list)
-    baseline_runs: list[WrkResult] = dataclasses.field(default_factory=list)
+    isr_runs: list[Report] = dataclasses.field(default_factory=list)
+    baseline_runs: list[Report] = dataclasses.field(default_factory=list)
     log_writes: int = 0  # isr runs during which the log store on disk changed
 
     def ratios(self, field: str) -> list[float]:
-        return [getattr(i, field) / getattr(b, field)
+        return [figure(i, field) / figure(b, field)
                 for i, b in zip(self.isr_runs, self.baseline_runs, strict=True)]
 
-    def median(self, runs: list[WrkResult], field: str) -> float:
-        return statistics.median(float(getattr(r, field)) for r in runs)
+    def median(self, runs: list[Report], field: str) -> float:
+        return statistics.median(figure(r, field) for r in runs)
+
+
+def figure(run: Report, field: str) -> float:
+    """rps, p50_ms, p99_ms or max_ms of a load run."""
+    if field == "rps":
+        return float(run.achieved_rate)
+    return float(run.latency_ms["all"][field.removesuffix("_ms")])
+
+
+def cache_share(runs: list[Report]) -> str:
+    """Each x-isr-cache value's share of all answers of `runs`, e.g. "HIT 100.0%"."""
+    total: Counter[str] = Counter()
+    for run in runs:
+        total.update({state: n for state, n in run.states.items() if n})
+    n = sum(total.values())
+    if not n:
+        return "(none)"
+    return " ".join(f"{value} {100 * k / n:.1f}%" for value, k in total.most_common())
+
+
+def run_problems(name: str, run: Report) -> list[str]:
+    """One line per kind of error answer and per warning of the load core (but its CPU share,
+    which the table shows)."""
+    notes = [f"{name}: {n} x {key}" for key, n in run.errors_by.items()]
+    return notes + [f"{name}: {w}" for w in run.warnings if not w.startswith("the load generator used")]
 
 
 def fmt_ratio(share: float) -> str:
@@ -166,7 +191,7 @@ def fmt_ratio(share: float) -> str:
 
 def table_rows(scenarios: list[Scenario]) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = [("scenario", "isr req/s", "base req/s", "ratio", "isr p50/p99 ms",
-             "base p50/p99 ms", "p50 x", "p99 x", "isr x-isr-cache")]
+             "base p50/p99 ms", "p50 x", "p99 x", "load CPU base/isr", "isr x-isr-cache")]
     for s in scenarios:
         rows.append((
             s.name,
@@ -178,6 +203,8 @@ def table_rows(scenarios: list[Scenario]) -> list[tuple[str, ...]]:
             f"{s.median(s.baseline_runs, 'p99_ms'):.2f}",
             fmt_ratio(statistics.median(s.ratios("p50_ms"))),
             fmt_ratio(statistics.median(s.ratios("p99_ms"))),
+            f"{statistics.median(r.workload['generator_cpu'] for r in s.baseline_runs):.0%} / "
+            f"{statistics.median(r.workload['generator_cpu'] for r in s.isr_runs):.0%}",
             cache_share(s.isr_runs),
         ))
     return rows
@@ -195,7 +222,9 @@ def problems(scenarios: list[Scenario]) -> list[str]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run (5)")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per load run (5)")
+    parser.add_argument("--connections", type=int, default=LOAD_CONNECTIONS,
+                        help=f"clients of the closed loop, each one request at a time ({LOAD_CONNECTIONS})")
     parser.add_argument("--rounds", type=int, default=3,
                         help="baseline/isr pairs per scenario; the table shows medians (3)")
     parser.add_argument("--warmup", type=float, default=1.0,
@@ -206,8 +235,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--baseline-kind", choices=("server", "app"), default="server",
                         help="baseline on aiohttp's low-level web.Server (default) or on a "
                              "web.Application with one route")
-    parser.add_argument("--no-count", action="store_true",
-                        help="do not count x-isr-cache values (runs wrk without a Lua script)")
     parser.add_argument("--startup-timeout", type=float, default=60.0,
                         help="seconds a server may take to listen or a page to turn HIT (60)")
     parser.add_argument("--isr", default=DEFAULT_ISR,
@@ -216,8 +243,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"exit 1 when the HIT ratio is below {HIT_TARGET}")
     parser.add_argument("--json", type=Path, help="also write all measurements to this file")
     args = parser.parse_args(argv)
-    if args.duration <= 0 or args.rounds < 1 or args.warmup < 0:
-        parser.error("--duration must be > 0, --rounds >= 1 and --warmup >= 0")
+    if args.duration <= 0 or args.rounds < 1 or args.warmup < 0 or args.connections < 1:
+        parser.error("--duration must be > 0, --rounds >= 1, --warmup >= 0 and --connections >= 1")
     return args
 
 
@@ -280,29 +307,32 @@ def setup(stack: ExitStack, args: argparse.Namespace, tmp: Path) -> list[Scenari
 
 
 def measure(scenarios: list[Scenario], args: argparse.Namespace) -> None:
-    script = None if args.no_count else COUNT_SCRIPT
+    def load(server: Server, path: str, seconds: float) -> Report:
+        return run_load(server.base, path, seconds, args.connections)
+
     if args.warmup:
         log(f"warm-up: {args.warmup:g}s of load on each server")
         for s in scenarios:
             for server in (s.baseline, s.isr):
-                run_wrk(server.base + s.path, args.warmup, script=None)
+                load(server, s.path, args.warmup)
     for n in range(1, args.rounds + 1):
         for s in scenarios:
-            s.baseline_runs.append(run_wrk(s.baseline.base + s.path, args.duration, script))
+            s.baseline_runs.append(load(s.baseline, s.path, args.duration))
             s.prepare()
             hit = s.name.startswith("HIT")
             if hit:
                 time.sleep(LOG_FLUSH_WAIT_S)  # records of what prepare() did reach the disk first
             before = log_store_state()
-            s.isr_runs.append(run_wrk(s.isr.base + s.path, args.duration, script))
+            s.isr_runs.append(load(s.isr, s.path, args.duration))
             if hit:
                 time.sleep(LOG_FLUSH_WAIT_S)
                 if log_store_state() != before:
                     s.log_writes += 1
             b, i = s.baseline_runs[-1], s.isr_runs[-1]
-            log(f"round {n}/{args.rounds}  {s.name:<13} baseline {b.rps:9,.0f} req/s  "
-                f"isr {i.rps:9,.0f} req/s  ratio {i.rps / b.rps:.2f}  "
-                f"[{' '.join(f'{k} {v}' for k, v in i.cache.most_common()) or '-'}]")
+            log(f"round {n}/{args.rounds}  {s.name:<13} baseline {b.achieved_rate:9,.0f} req/s  "
+                f"isr {i.achieved_rate:9,.0f} req/s  ratio {i.achieved_rate / b.achieved_rate:.2f}  "
+                f"[{' '.join(f'{k} {v}' for k, v in i.states.items() if v) or '-'}]  "
+                f"load generator CPU {b.workload['generator_cpu']:.0%} / {i.workload['generator_cpu']:.0%}")
 
 
 LOG_FLUSH_WAIT_S = 1.0  # the server writes log records to disk every 0.5 s
@@ -314,14 +344,22 @@ def log_store_state() -> list[tuple[str, int, int]]:
     return sorted((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in folder.rglob("*") if f.is_file())
 
 
+GENERATOR_BOUND = 0.9  # share of a core the load generator used, above which it set the pace
+
+
 def report(scenarios: list[Scenario], args: argparse.Namespace) -> bool:
-    wrk_cmd = wrk_command(args.duration)
-    print(f"\n{wrk_cmd}, {args.rounds} round(s) of baseline then isr; medians over rounds; "
-          f"ratio = isr / baseline ({os.cpu_count()} CPUs shared by wrk and the servers, "
-          f"one process each; baseline: aiohttp {args.baseline_kind}, uvloop)\n")
+    load = load_description(args)
+    print(f"\n{load}, {args.rounds} round(s) of baseline then isr; medians over rounds; "
+          f"ratio = isr / baseline ({os.cpu_count()} CPUs shared by the load generator and the "
+          f"servers, one process each; baseline: aiohttp {args.baseline_kind}, uvloop)\n")
     print_table(table_rows(scenarios))
     for note in problems(scenarios):
         print(f"warning: {note}")
+    for s in scenarios:
+        cpu = statistics.median(r.workload["generator_cpu"] for r in s.baseline_runs)
+        if cpu >= GENERATOR_BOUND:
+            print(f"note: {s.name}: the load generator used {cpu:.0%} of a core against the baseline, "
+                  f"so the baseline's req/s is the generator's ceiling and the ratio overstates isr")
     writes = scenarios[0].log_writes
     print(f"log store written during HIT runs: {'no' if not writes else f'yes, in {writes} run(s)'}")
     hit = statistics.median(scenarios[0].ratios("rps"))
@@ -330,13 +368,23 @@ def report(scenarios: list[Scenario], args: argparse.Namespace) -> bool:
           f"({hit:.2f})", flush=True)
     if args.json:
         args.json.write_text(json.dumps({
-            "wrk": wrk_cmd, "rounds": args.rounds, "baseline_kind": args.baseline_kind,
+            "load": load, "rounds": args.rounds, "baseline_kind": args.baseline_kind,
             "stale_sleep": args.stale_sleep,
             "scenarios": {s.name: {"path": s.path,
-                                   "isr": [vars(r) for r in s.isr_runs],
-                                   "baseline": [vars(r) for r in s.baseline_runs]}
+                                   "isr": [run_json(r) for r in s.isr_runs],
+                                   "baseline": [run_json(r) for r in s.baseline_runs]}
                           for s in scenarios}}, indent=2) + "\n")
     return ok
+
+
+def load_description(args: argparse.Namespace) -> str:
+    return (f"isr bench load core, closed loop, {args.connections} connections, "
+            f"{args.duration:g} s runs")
+
+
+def run_json(run: Report) -> dict[str, object]:
+    """A load run's report for --json, without its per-second series."""
+    return {key: value for key, value in run.as_dict().items() if key != "series"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -350,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         ok = report(scenarios, args)
         return 1 if args.check and not ok else 0
 
-    return bench_main("hit_path", body)
+    return bench_main("hit_path", body, need_wrk=False)
 
 
 if __name__ == "__main__":

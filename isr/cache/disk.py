@@ -24,7 +24,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,6 +31,7 @@ from typing import Any, TypeVar
 import orjson
 
 from isr.cache.backend import Change, Health, Stored
+from isr.cache.threads import Threads
 from isr.errors import CacheError
 
 T = TypeVar("T")
@@ -90,8 +90,8 @@ class DiskBackend:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._readers = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="isr-cache-read")
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="isr-cache-write")
+        self._readers = Threads(READ_THREADS, "isr-cache-read")
+        self._writer = Threads(1, "isr-cache-write")
         self._writes = 0
         self._read_since_stamp: set[tuple[str, str]] = set()  # records read whose use stamp is old
         try:
@@ -142,10 +142,10 @@ class DiskBackend:
         db.execute("COMMIT")
 
     async def _read(self, function: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._readers, function, *args)
+        return await self._readers.run(function, *args)
 
     async def _write(self, function: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._writer, function, *args)
+        return await self._writer.run(function, *args)
 
     # -- records ----------------------------------------------------------------------
 
@@ -389,8 +389,8 @@ class DiskBackend:
         await asyncio.to_thread(self._close)  # joins threads that may be mid-query
 
     def _close(self) -> None:
-        self._readers.shutdown(wait=True)
-        self._writer.shutdown(wait=True)
+        self._readers.shutdown()
+        self._writer.shutdown()
         with self._lock:
             for db in self._connections:
                 db.close()

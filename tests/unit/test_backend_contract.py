@@ -211,9 +211,9 @@ async def test_only_the_holder_renews_a_lease_and_renewing_moves_its_expiry(back
 
 async def test_a_lease_lapses_after_its_ttl(backends: Backends) -> None:
     one, other = backends.open(), backends.open()
-    token = await one.acquire_lease("b1", "/a", 0.2)
+    token = await one.acquire_lease("b1", "/a", 1.0)  # long enough that a busy machine cannot lapse it before the next line
     assert token is not None and await other.acquire_lease("b1", "/a", 30) is None
-    deadline = time.monotonic() + 3.0
+    deadline = time.monotonic() + 6.0
     while (taken := await other.acquire_lease("b1", "/a", 30)) is None:
         assert time.monotonic() < deadline, "the lease never lapsed"
         await asyncio.sleep(0.05)

@@ -20,6 +20,7 @@ import aiohttp
 import orjson
 import yarl
 
+from isr.bench.client import Client
 from isr.bench.popularity import Zipf
 from isr.bench.report import Outcome, Report, summarize
 from isr.constants import CACHE_STATE, GENERATION, STALE
@@ -85,7 +86,7 @@ class Target:
     revalidate_rate: float = 0.0  # on-demand revalidations of requested paths per second
     tag_rate: float = 0.0
     tags: tuple[str, ...] = ()
-    compressed: bool = True  # send aiohttp's Accept-Encoding (gzip, deflate) as browsers do; False: none
+    compressed: bool = True  # send Accept-Encoding: gzip, deflate, br as browsers do; False: none
 
 
 @dataclass
@@ -107,7 +108,7 @@ class _Run:
         self.workload, self.target, self.session, self.zero = workload, target, session, zero
         self.loop = asyncio.get_running_loop()
         self.base = yarl.URL(target.url)
-        self.urls: dict[str, yarl.URL] = {}
+        self.clients: list[Client] = []
         self.outcomes: list[Outcome] = []
         self.generations: dict[str, str] = {}
         self.pending: dict[str, tuple[float, str | None]] = {}  # path -> (revalidated at, generation before)
@@ -115,31 +116,30 @@ class _Run:
         self.revalidations = 0
         self.failed_revalidations: Counter[str] = Counter()
         self.late = 0  # sends dispatched over LATE_S behind their intended time
+        self.finished = zero  # when the last answer came back
         self.progress = Progress(total_s=workload.warmup_s + workload.duration_s)
 
-    def url(self, path: str) -> yarl.URL:
-        url = self.urls.get(path)
-        if url is None:
-            url = self.urls[path] = self.base.join(yarl.URL(path, encoded=True))
-        return url
+    def client(self) -> Client:
+        """A connection of its own for one load client (opened at its first request)."""
+        client = Client(self.base, self.target.timeout_s, self.target.compressed)
+        self.clients.append(client)
+        return client
 
-    async def request(self, path: str, due: float) -> None:
-        """GET path; latency from `due` (loop time), the intended send time."""
+    async def request(self, client: Client, path: str, due: float) -> None:
+        """GET path; latency from `due` (clock time), the intended send time."""
         state = error = ""
         staleness = 0.0
         regenerated = False
         try:
-            async with self.session.get(self.url(path), allow_redirects=False) as response:
-                body = await response.read()
-                headers = response.headers
-                state = headers.get(CACHE_STATE, "")
-                if response.status >= 400:
-                    error = error_key(response.status, body)
-                else:
-                    if state == STALE:
-                        staleness = staleness_s(headers.get("Age"), headers.get("Cache-Control", ""))
-                    regenerated = self.saw(path, headers.get(GENERATION), due)
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            status, headers, body = await client.get(path)
+            state = headers.get(CACHE_STATE, "")
+            if status >= 400:
+                error = error_key(status, body)
+            else:
+                if state == STALE:
+                    staleness = staleness_s(headers.get("age"), headers.get("cache-control", ""))
+                regenerated = self.saw(path, headers.get(GENERATION), due)
+        except OSError as exc:  # ConnectionError, TimeoutError
             error = f"connection: {type(exc).__name__}"
         end = clock()
         self.outcomes.append(Outcome(due - self.zero, (end - due) * 1000, state, error, staleness, regenerated, path))
@@ -171,6 +171,7 @@ class _Run:
         schedule = arrivals(self.workload)
 
         async def client() -> None:
+            connection = self.client()
             for t, path in schedule:
                 due = self.zero + t
                 ahead = due - clock()
@@ -179,7 +180,7 @@ class _Run:
                 elif ahead < -LATE_S:
                     self.late += 1
                 self.progress.sent += 1
-                await self.request(path, due)
+                await self.request(connection, path, due)
 
         await asyncio.gather(*(client() for _ in range(self.target.connections)))
 
@@ -188,9 +189,10 @@ class _Run:
         end = self.zero + self.workload.duration_s
 
         async def client() -> None:
+            connection = self.client()
             while (now := clock()) < end:
                 self.progress.sent += 1
-                await self.request(next(paths), now)
+                await self.request(connection, next(paths), now)
 
         await asyncio.gather(*(client() for _ in range(self.target.connections)))
 
@@ -234,12 +236,10 @@ CPU_SATURATED = 0.90  # share of one core the generator may use before it warns
 
 async def run(workload: Workload, target: Target, on_progress: Callable[[Progress], None] | None = None) -> Report:
     """Load the target with the workload and report; LoadError if it does not answer."""
-    connector = aiohttp.TCPConnector(limit=target.connections, limit_per_host=target.connections, ttl_dns_cache=None)
+    # aiohttp for the probe and the revalidations; the load's GETs go through isr.bench.client
+    connector = aiohttp.TCPConnector(limit=4, ttl_dns_cache=None)
     timeout = aiohttp.ClientTimeout(total=target.timeout_s)
-    skipped = () if target.compressed else ("Accept-Encoding",)
-    async with aiohttp.ClientSession(
-        connector=connector, timeout=timeout, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(), skip_auto_headers=skipped
-    ) as session:
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar()) as session:
         await probe(session, target.url)
         loop = asyncio.get_running_loop()
         zero = clock() + workload.warmup_s
@@ -247,10 +247,15 @@ async def run(workload: Workload, target: Target, on_progress: Callable[[Progres
         cpu_before, wall_before = time.process_time(), time.perf_counter()
         ticker = loop.create_task(_tick(state, on_progress)) if on_progress else None
         changes = [loop.create_task(state.changes(rate, tags)) for rate, tags in ((target.revalidate_rate, False), (target.tag_rate, True)) if rate > 0]
-        if workload.rate is None and not workload.trace:
-            await state.closed_loop()
-        else:
-            await state.open_loop()
+        try:
+            if workload.rate is None and not workload.trace:
+                await state.closed_loop()
+            else:
+                await state.open_loop()
+        finally:
+            state.finished = clock()
+            for client in state.clients:
+                client.close()
         for task in changes:
             await task
         if ticker is not None:
@@ -266,26 +271,37 @@ def _report(state: _Run, cpu: float) -> Report:
     if workload.trace:
         duration = min(duration, workload.trace[-1][0] / workload.speed - workload.warmup_s) or duration
     rate = workload.rate if not workload.trace else None
-    report = summarize(measured, duration, rate, state.to_fresh_ms, state.revalidations)
+    report = summarize(measured, duration, rate, state.to_fresh_ms, state.revalidations, state.finished - state.zero)
     report.workload = {
         "url": target.url, "mode": "closed" if rate is None and not workload.trace else "open",
         "connections": target.connections, "paths": len(set(workload.paths)) if not workload.trace else len({p for _, p in workload.trace}),
         "zipf": workload.zipf, "trace": bool(workload.trace), "speed": workload.speed, "warmup_s": workload.warmup_s,
         "generator_cpu": round(cpu, 3),
     }  # fmt: skip
-    report.warnings = generator_warnings(state.late, state.progress.sent, cpu, report)
+    report.warnings = generator_warnings(state.late, state.progress.sent, cpu, report, target.connections)
     if state.failed_revalidations:
         failed = ", ".join(f"{n} x {why}" for why, n in state.failed_revalidations.most_common())
         report.warnings.append(f"{state.failed_revalidations.total()} of {state.revalidations} revalidations failed ({failed})")
     return report
 
 
-def generator_warnings(late: int, sent: int, cpu: float, report: Report) -> list[str]:
-    """Why the figures may describe the load generator rather than the server."""
+def generator_warnings(late: int, sent: int, cpu: float, report: Report, connections: int) -> list[str]:
+    """Why the figures may describe the load generator rather than the server, or the server
+    did not keep up with the rate asked."""
     warnings = []
-    if sent and late / sent > LATE_SHARE:
-        warnings.append(f"the load generator is the bottleneck: {late / sent:.0%} of sends left over {LATE_S * 1000:.0f} ms behind schedule")
-    if cpu > CPU_SATURATED:
+    late_share = late / sent if sent else 0.0
+    if late_share > LATE_SHARE and cpu > CPU_SATURATED:
+        warnings.append(
+            f"the load generator is the bottleneck: {late_share:.0%} of sends left over {LATE_S * 1000:.0f} ms behind schedule "
+            f"and it used {cpu:.0%} of a core (use several processes, or a lower --rate)"
+        )
+    elif late_share > LATE_SHARE:
+        warnings.append(
+            f"{late_share:.0%} of sends left over {LATE_S * 1000:.0f} ms behind schedule, all {connections} connections waiting "
+            "for answers: the server did not keep up (latency counts from the intended times; more --connections "
+            "send on time what a server can take in parallel)"
+        )
+    elif cpu > CPU_SATURATED:
         warnings.append(f"the load generator used {cpu:.0%} of a core: its CPU may be the bottleneck (use fewer connections or a lower --rate)")
     if report.target_rate and report.achieved_rate < (1 - LATE_SHARE) * report.target_rate:
         warnings.append(f"achieved {report.achieved_rate:,.0f} req/s of the {report.target_rate:,.0f} asked")

@@ -48,6 +48,7 @@ class Report:
     latency_ms: dict[str, dict[str, float]]
     staleness_s: dict[str, float]
     target_rate: float | None = None  # None: closed loop
+    elapsed_s: float = 0.0  # from the start of the measured part to its last answer
     errors_by: dict[str, int] = field(default_factory=dict)
     regenerations: int = 0
     revalidations: int = 0  # on-demand revalidations sent during the run
@@ -68,8 +69,12 @@ def summarize(
     target_rate: float | None = None,
     to_fresh_ms: Sequence[float] = (),
     revalidations: int = 0,
+    elapsed_s: float | None = None,
 ) -> Report:
-    """The report of the measured outcomes (t >= 0) over `duration_s` seconds."""
+    """The report of the measured outcomes (t >= 0) over `duration_s` seconds. The achieved
+    rate is answers per second over the duration, or over `elapsed_s` (until the last of them
+    came back) when that is longer: a server that falls behind an open loop answers the
+    requests it was sent late, and they count at the pace it answered them."""
     measured = [o for o in outcomes if o.t >= 0]
     states = Counter(o.state for o in measured if o.state in STATES)
     errors_by = Counter(o.error for o in measured if o.error)
@@ -80,8 +85,9 @@ def summarize(
     stale = sorted(o.staleness_s for o in measured if o.state == STALE)
     return Report(
         requests=len(measured),
-        achieved_rate=len(measured) / duration_s if duration_s > 0 else 0.0,
+        achieved_rate=len(measured) / span if (span := max(duration_s, elapsed_s or 0.0)) > 0 else 0.0,
         duration_s=duration_s,
+        elapsed_s=round(elapsed_s if elapsed_s is not None else duration_s, 3),
         states={state: states[state] for state in STATES},
         errors=sum(errors_by.values()),
         latency_ms=latency,

@@ -83,6 +83,7 @@ def summarize(
         latency[state] = latency_points([o.latency_ms for o in measured if o.state == state and not o.error])
     served = sum(states.values())
     stale = sorted(o.staleness_s for o in measured if o.state == STALE)
+    paths, top = top_paths(measured)
     return Report(
         requests=len(measured),
         achieved_rate=len(measured) / span if (span := max(duration_s, elapsed_s or 0.0)) > 0 else 0.0,
@@ -100,21 +101,24 @@ def summarize(
         regenerations=sum(o.regenerated for o in measured),
         revalidations=revalidations,
         revalidation_to_fresh_ms=fresh_points(to_fresh_ms),
-        paths_requested=len({o.path for o in measured}),
-        top_paths=top_paths(measured),
+        paths_requested=paths,
+        top_paths=top,
         series=series(measured),
     )
 
 
-def top_paths(measured: list[Outcome], n: int = TOP_PATHS) -> list[dict[str, Any]]:
-    """The n most requested paths, each with its requests by state and its errors."""
-    requests = Counter(o.path for o in measured)
-    wanted = {path for path, _ in requests.most_common(n)}
-    by_state = Counter((o.path, o.state if not o.error else "errors") for o in measured if o.path in wanted)
-    return [
+def top_paths(measured: list[Outcome], n: int = TOP_PATHS) -> tuple[int, list[dict[str, Any]]]:
+    """The number of distinct paths, and the n most requested with their requests by state
+    and their errors (one pass over the outcomes)."""
+    by_state = Counter((o.path, o.state if not o.error else "errors") for o in measured)
+    requests: Counter[str] = Counter()
+    for (path, _), count in by_state.items():
+        requests[path] += count
+    top = [
         {"path": path, "requests": count, **{state: by_state[path, state] for state in (*STATES, "errors")}}
         for path, count in requests.most_common(n)
     ]
+    return len(requests), top
 
 
 def percentile(ordered: Sequence[float], q: float) -> float:

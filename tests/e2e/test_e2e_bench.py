@@ -91,14 +91,15 @@ def test_counts_agree_with_the_servers_metrics(server: Server, tmp_path: Path) -
     assert r["requests"] == 100 and r["errors"] == 0, r["errors_by"]
     assert {state: after[state] - before[state] for state in STATES} == r["states"]
     assert sum(r["states"].values()) == 100
-    assert r["achieved_rate"] == pytest.approx(50, rel=0.05) and r["target_rate"] == 50
+    # answers per second until the last came back: 50, or a little less when the last ones are slow
+    assert 45 <= r["achieved_rate"] <= 50.01 and r["target_rate"] == 50
     assert {p["path"] for p in r["top_paths"]} == {"/static", "/items/a", "/items/b"}
     # on-demand revalidations: the new generation reached readers, and soon
     assert r["revalidations"] >= 3
     fresh = r["revalidation_to_fresh_ms"]
     assert fresh["count"] >= 1 and 0 < fresh["p99"] < 1500, fresh
     assert r["regenerations"] >= fresh["count"]
-    assert "100 requests in 2 s: 50 req/s of 50 asked" in done.stdout
+    assert re.search(r"^100 requests in 2 s: \d+ req/s of 50 asked$", done.stdout, re.M), done.stdout
     assert "thresholds: all 2 met" in done.stdout and "threshold failed" not in done.stdout
     assert "revalidations:" in done.stdout and done.stderr == ""
 

@@ -51,16 +51,12 @@ def server(serve: Callable[..., Server]) -> Server:
 def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One server on one copy of the basic site, shared by a module's tests that use
     distinct paths (it saves a server start per test)."""
-    server = Server(Site.copy("basic", tmp_path_factory.mktemp("shared")))
-    server.start()
-    try:
+    with Server(Site.copy("basic", tmp_path_factory.mktemp("shared"))).running() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def shared_server(module_server: Server, request: pytest.FixtureRequest) -> Iterator[Server]:
     """The module's shared server, restarted if an earlier test left it dead."""
-    yield module_server.ensure_running()
-    module_server.show_output_if_failed(request)
+    with module_server.watched(request) as server:
+        yield server

@@ -14,7 +14,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -394,6 +395,22 @@ class Server:
             self.proc.wait(STOP_DEADLINE_S)
         except subprocess.TimeoutExpired:  # pragma: no cover - a zombie we cannot reap
             pass
+
+    @contextmanager
+    def running(self) -> Iterator[Server]:
+        """Started for the block, stopped however it ends."""
+        self.start()
+        try:
+            yield self
+        finally:
+            self.stop()
+
+    @contextmanager
+    def watched(self, request: Any) -> Iterator[Server]:
+        """For one test of a shared server: started again if an earlier test left it dead, and
+        its output shown if this test fails (`request`: pytest's FixtureRequest)."""
+        yield self.ensure_running()
+        self.show_output_if_failed(request)
 
     def restart(self) -> Server:
         self.stop()

@@ -41,30 +41,21 @@ DATA_MARKERS = ('id="stream"', '"functions"', "isr_requests", '"hit_ratio"')
 @pytest.fixture(scope="module")
 def loopback(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The default listener (127.0.0.1), which today's code opens to every request."""
-    server = Server(logs_site(tmp_path_factory.mktemp("access")))
-    server.start()
-    try:
+    with Server(logs_site(tmp_path_factory.mktemp("access"))).running() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def live(loopback: Server, request: pytest.FixtureRequest) -> Iterator[Server]:
-    yield loopback.ensure_running()
-    loopback.show_output_if_failed(request)
+    with loopback.watched(request) as server:
+        yield server
 
 
 @pytest.fixture
 def own(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
     """A server of the test's own (its wrong-token count starts at zero)."""
-    server = Server(logs_site(tmp_path))
-    server.start()
-    try:
+    with Server(logs_site(tmp_path)).running() as server, server.watched(request):
         yield server
-    finally:
-        server.stop()
-        server.show_output_if_failed(request)
 
 
 def fetch(server: Server, path: str, headers: dict[str, str]) -> Response:

@@ -32,18 +32,14 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     that load a running server (--url)."""
     site = Site.copy("bench", tmp_path_factory.mktemp("bench"))
     (site.root / ".env").write_text(f"ISR_REVALIDATE_TOKEN={TOKEN}\n")
-    server = Server(site)
-    server.start()
-    try:
+    with Server(site).running() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def server(live: Server, request: pytest.FixtureRequest) -> Iterator[Server]:
-    yield live.ensure_running()
-    live.show_output_if_failed(request)
+    with live.watched(request) as server:
+        yield server
 
 
 def bench(

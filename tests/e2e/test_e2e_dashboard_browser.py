@@ -59,13 +59,8 @@ def browser(tmp_path: Path) -> Iterator[Any]:
 @pytest.fixture
 def live(site: Site, request: pytest.FixtureRequest) -> Iterator[Server]:
     """The server; stopped gracefully at teardown although the page's log stream is open."""
-    server = Server(site)
-    server.start()
-    try:
+    with Server(site).running() as server, server.watched(request):
         yield server
-    finally:
-        server.stop()
-        server.show_output_if_failed(request)
 
 
 def lines(driver: Any) -> list[tuple[str, str]]:

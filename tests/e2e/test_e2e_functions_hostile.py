@@ -55,8 +55,8 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture
 def server(shared: Server, request: pytest.FixtureRequest) -> Iterator[Server]:
-    yield shared.ensure_running()
-    shared.show_output_if_failed(request)
+    with shared.watched(request) as server:
+        yield server
 
 
 @pytest.fixture

@@ -59,19 +59,15 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         seed_record("/api/boom/seeded-2h", BOOM, 500, now - 7200, "FUNCTION_INVOCATION_FAILED", ["seeded-2h"]),
         seed_record("/api/hello", HELLO, 200, now - 1200, None, ["seeded-20min"]),
     ])  # fmt: skip
-    server = Server(lsite)
-    server.start()
-    try:
+    with Server(lsite).running() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def logs(shared: Server, request: pytest.FixtureRequest) -> Iterator[Server]:
     """The shared server (restarted if a test left it dead); its output shown on failure."""
-    yield shared.ensure_running()
-    shared.show_output_if_failed(request)
+    with shared.watched(request) as server:
+        yield server
 
 
 def one(records: list[dict[str, Any]], what: str, match: Any) -> dict[str, Any]:

@@ -41,12 +41,8 @@ def outward_address() -> str | None:
 
 @pytest.fixture(scope="module")
 def public(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = Server(logs_site(tmp_path_factory.mktemp("public")), extra_args=("--host", "0.0.0.0"))
-    server.start()
-    try:
+    with Server(logs_site(tmp_path_factory.mktemp("public")), extra_args=("--host", "0.0.0.0")).running() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -1,9 +1,11 @@
 """Who may see the operator pages (dashboard, logs, stats, metrics), decided per request.
 
-Open without a token only to a request from a loopback address, naming a loopback host
-in `Host`, and relayed by no proxy: a reverse proxy on the same machine connects from
-loopback, and DNS rebinding sends a foreign `Host`, so neither opens them, whatever
-address the server listens on. Everyone else shows the revalidate token (Bearer) or a
+Open without a token only to an HTTP/1.1 request from a loopback address, naming a
+loopback host in `Host`, and relayed by no proxy: a reverse proxy on the same machine
+connects from loopback, and DNS rebinding sends a foreign `Host`, so neither opens them,
+whatever address the server listens on. nginx's plain `proxy_pass http://127.0.0.1:3000`
+adds no proxy header and names 127.0.0.1 in `Host`, but it speaks HTTP/1.0 unless told
+otherwise (and when told, the documented setup sends X-Forwarded-For). Everyone else shows the revalidate token (Bearer) or a
 session from the sign-in form; with no token configured, nobody else gets in.
 """
 
@@ -80,7 +82,8 @@ class Gate:
 def is_local(request: web.BaseRequest) -> bool:
     hosts = request.headers.getall("Host", [])
     return (
-        loopback_address(request.remote)
+        request.version >= (1, 1)
+        and loopback_address(request.remote)
         and len(hosts) == 1
         and loopback_host(hosts[0])
         and not any(name in request.headers for name in PROXY_HEADERS)

@@ -119,6 +119,14 @@ def test_a_request_without_host_gets_no_data(live: Server) -> None:
     assert status == 401 and b'"functions"' not in body, body
 
 
+def test_a_bare_nginx_proxy_pass_gets_no_data(live: Server) -> None:
+    """What nginx's `proxy_pass http://127.0.0.1:PORT;` sends by default: HTTP/1.0, Host
+    127.0.0.1:PORT, Connection: close and no proxy header, from loopback."""
+    request = f"GET /_isr/stats HTTP/1.0\r\nHost: 127.0.0.1:{live.port}\r\nConnection: close\r\n\r\n".encode()
+    status, _, body = raw_request(live.port, request)
+    assert status == 401 and b'"functions"' not in body, body
+
+
 def test_a_loopback_request_naming_a_loopback_host_is_open(live: Server) -> None:
     port = live.port
     for host in ("127.0.0.1", f"127.0.0.1:{port}", f"localhost:{port}", f"LocalHost:{port}", f"[::1]:{port}"):

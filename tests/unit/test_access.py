@@ -3,7 +3,7 @@
 from unittest import mock
 
 import pytest
-from aiohttp import web
+from aiohttp import HttpVersion, HttpVersion10, HttpVersion11, web
 from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict
 
@@ -65,10 +65,10 @@ def test_the_table_is_bounded() -> None:
     assert throttle.wait("c999", 0.0) > 0 and throttle.wait("c0", 0.0) == 0, "the oldest are dropped"
 
 
-def mocked(headers: list[tuple[str, str]], remote: str = "127.0.0.1") -> web.BaseRequest:
+def mocked(headers: list[tuple[str, str]], remote: str = "127.0.0.1", version: HttpVersion = HttpVersion11) -> web.BaseRequest:
     transport = mock.Mock()
     transport.get_extra_info.side_effect = lambda key, default=None: (remote, 5555) if key == "peername" else default
-    return make_mocked_request("GET", "/_isr/stats", headers=CIMultiDict(headers), transport=transport)
+    return make_mocked_request("GET", "/_isr/stats", headers=CIMultiDict(headers), transport=transport, version=version)
 
 
 def test_local_is_loopback_peer_loopback_host_and_no_proxy() -> None:
@@ -78,6 +78,8 @@ def test_local_is_loopback_peer_loopback_host_and_no_proxy() -> None:
     assert not is_local(mocked([("Host", "localhost"), ("Host", "evil.example")]))
     for proxy in ("Forwarded", "X-Forwarded-For", "X-Real-IP", "x-forwarded-for", "X-Forwarded-Host", "X-Forwarded-Proto"):
         assert not is_local(mocked([("Host", "127.0.0.1"), (proxy, "")])), proxy
+    # nginx's bare `proxy_pass http://127.0.0.1:3000`: no proxy header, a loopback Host, HTTP/1.0
+    assert not is_local(mocked([("Host", "127.0.0.1:3000"), ("Connection", "close")], version=HttpVersion10))
 
 
 def test_the_gate_without_a_token_is_closed_to_all_but_local() -> None:

@@ -184,3 +184,52 @@ async def test_a_silent_server_is_a_timeout_and_a_closed_port_a_refusal(raw: Sta
     client.close()
     with pytest.raises(ConnectionRefusedError):
         await Client(yarl.URL("http://127.0.0.1:1"), 1.0).get("/")
+
+
+async def test_header_values_are_trimmed_and_trailers_do_not_replace_headers(raw: Start) -> None:
+    chunked = b"HTTP/1.1 200 OK\r\nX-Isr-Cache:  HIT  \r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Isr-Cache: MISS\r\n\r\n"
+    server = await raw(lambda head: [chunked])
+    client = Client(yarl.URL(server.url), 5.0)
+    status, headers, body = await client.get("/")
+    assert (status, headers["x-isr-cache"], body) == (200, "HIT", b"ok")
+    client.close()
+
+
+async def test_a_chunked_body_cut_short_is_a_disconnection_and_a_body_until_close_is_not(raw: Start) -> None:
+    answers = iter([
+        [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", b"CLOSE"],
+        [b"HTTP/1.1 200 OK\r\nConnection: close\r\nX-A: 1\r\n\r\n", b"part one, ", b"part two", b"CLOSE"],
+        [b"HTTP/1.1 200 OK\r\nX-A: 1", b"CLOSE"],  # closed inside the headers
+    ])  # fmt: skip
+    server = await raw(lambda head: next(answers))
+    client = Client(yarl.URL(server.url), 5.0)
+    with pytest.raises(ServerDisconnected):
+        await client.get("/")
+    assert (await client.get("/")).body == b"part one, part two"
+    with pytest.raises(ServerDisconnected):
+        await client.get("/")
+    client.close()
+
+
+async def test_an_answer_nobody_asked_for_drops_the_connection(raw: Start) -> None:
+    answers = iter([[answer(b"one") + answer(b"extra")], [answer(b"two")]])
+    server = await raw(lambda head: next(answers))
+    client = Client(yarl.URL(server.url), 5.0)
+    assert (await client.get("/")).body == b"one"
+    assert (await client.get("/")).body == b"two"  # not "extra": on a new connection
+    assert server.connections == 2
+    client.close()
+
+
+async def test_switching_protocols_and_endless_headers_are_protocol_errors(raw: Start) -> None:
+    upgrade = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x00"
+    endless = b"HTTP/1.1 200 OK\r\n" + b"X-Filler: " + b"y" * 70_000
+    answers = iter([[upgrade], [endless], [answer(b"ok")]])
+    server = await raw(lambda head: next(answers))
+    client = Client(yarl.URL(server.url), 5.0)
+    with pytest.raises(ProtocolError, match="switched protocols"):
+        await client.get("/")
+    with pytest.raises(ProtocolError, match="headers too long"):
+        await client.get("/")
+    assert (await client.get("/")).body == b"ok"
+    client.close()

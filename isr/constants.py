@@ -37,3 +37,6 @@ URL_VARIABLE: Final = "ISR_URL"
 INTERNAL_TOKEN_VARIABLE: Final = "ISR_INTERNAL_TOKEN"  # lets a server's own functions revalidate
 REGION_VARIABLE: Final = "ISR_REGION"  # the default of `isr serve --region`
 DEFAULT_URL: Final = "http://127.0.0.1:3000"
+# How often a record's use is told to the backend's LRU at most (a disk read's use stamp, a
+# memory HIT's touch): the eviction order needs minutes, not every request.
+USE_STAMP_EVERY_S: Final = 300.0

@@ -18,6 +18,7 @@ rolls back to the previous record.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import sqlite3
@@ -32,11 +33,17 @@ import orjson
 
 from isr.cache.backend import Change, Health, Stored
 from isr.cache.threads import Threads
+from isr.constants import USE_STAMP_EVERY_S
 from isr.errors import CacheError
+
+log = logging.getLogger("isr")
 
 T = TypeVar("T")
 
-DATABASE = "isr-cache.sqlite3"
+# The schema's version is in the file's name: an isr of another version (a server not yet
+# restarted after an upgrade) keeps its own file instead of finding tables it does not know.
+DATABASE = "isr-cache-2.sqlite3"
+OLDER_DATABASES = ("isr-cache.sqlite3",)  # left to the operator to delete (an older server may still use one)
 READ_THREADS = 2  # reads of records that are not in memory; SQLite releases the GIL meanwhile
 PAGE_CACHE_KB = 4096  # per connection: the OS page cache holds the rest, outside our RSS
 # The database's pages may take this share of the disk bound; the write-ahead log takes
@@ -48,13 +55,11 @@ EVICT_BATCH = 64  # records deleted per eviction step
 CHANGES_KEPT_S = 600.0  # how long other processes can fall behind before they resync
 PRUNE_EVERY = 256  # writes between two prunings of the change log
 SERVER_SEEN_S = 30.0  # a server that announced itself this recently is alive
-STAMP_EVERY_S = 300.0  # a record's use stamp (the LRU order of eviction) is renewed at most this often
 
 # A record's use stamp sits in a table of its own: renewing it rewrites a small row, not
 # the record's overflow pages; and `raw` comes last in its row, so reading the columns
 # before it does not walk the blob.
-SCHEMA_VERSION = 2  # PRAGMA user_version; a cache of another version starts afresh
-_TABLES = """
+_SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
     build TEXT NOT NULL, path TEXT NOT NULL, generation TEXT NOT NULL, started REAL NOT NULL,
     tags TEXT NOT NULL, raw BLOB NOT NULL, PRIMARY KEY (build, path));
@@ -90,15 +95,18 @@ class DiskBackend:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._readers = Threads(READ_THREADS, "isr-cache-read")
-        self._writer = Threads(1, "isr-cache-write")
         self._writes = 0
         self._read_since_stamp: set[tuple[str, str]] = set()  # records read whose use stamp is old
         try:
             Path(directory).mkdir(parents=True, exist_ok=True)
-            self._create_tables()
+            self._connection().executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise CacheError(f"cannot open cache folder {directory}: {exc}") from None
+        older = [name for name in OLDER_DATABASES if (Path(directory) / name).exists()]
+        if older:
+            log.warning("cache: %s in %s is an older isr's cache, no longer used: delete it once no older server runs", older[0], directory)
+        self._readers = Threads(READ_THREADS, "isr-cache-read")  # once the cache opened: nothing to stop otherwise
+        self._writer = Threads(1, "isr-cache-write")
 
     # -- threads and connections ------------------------------------------------------
 
@@ -116,18 +124,6 @@ class DiskBackend:
             with self._lock:
                 self._connections.append(db)
         return db
-
-    def _create_tables(self) -> None:
-        """The tables of this version, made once by whichever process opens the cache first."""
-        with self._transaction() as db:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version == SCHEMA_VERSION:
-                return
-            for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'").fetchall():
-                db.execute(f"DROP TABLE {table}")  # a cache of an older isr: its pages are generated again
-            for statement in filter(str.strip, _TABLES.split(";")):
-                db.execute(statement)
-            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -158,7 +154,7 @@ class DiskBackend:
         if row is None:
             return None
         (used,) = db.execute("SELECT used FROM uses WHERE build=? AND path=?", (build_id, path)).fetchone() or (0.0,)
-        if used < time.time() - STAMP_EVERY_S:
+        if used < time.time() - USE_STAMP_EVERY_S:
             self._read_since_stamp.add((build_id, path))  # a read is a use: stamped with the next touch()
         return bytes(row[0])
 
@@ -233,10 +229,13 @@ class DiskBackend:
             await self._write(self._touch, rows)
 
     def _touch(self, rows: list[tuple[str, str]]) -> None:
-        """Stamp records as used now: at most every STAMP_EVERY_S each (reads check the stamp's age)."""
+        """Stamp records as used now: at most every USE_STAMP_EVERY_S each (reads check the stamp's age)."""
         now = time.time()
         with self._transaction() as db:
-            db.executemany("UPDATE uses SET used=? WHERE build=? AND path=?", [(now, build, path) for build, path in rows])
+            db.executemany(  # only records still stored: a record evicted meanwhile gets no stamp
+                "INSERT OR REPLACE INTO uses SELECT build, path, ? FROM records WHERE build=? AND path=?",
+                [(now, build, path) for build, path in rows],
+            )
 
     # -- tags -------------------------------------------------------------------------
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from isr.cache.record import Record, Variant
+from isr.constants import USE_STAMP_EVERY_S
 
 ALIASES_PER_PATH = 8  # raw spellings of one path (HTML, JSON, percent-encodings) the hot path knows
 ALIAS_OVERHEAD = 250  # bytes of one hot-path entry beyond its key (dict slot, tuple, str header)
 TAG_OVERHEAD = 120  # bytes of one (tag, path) entry of the tag index
-TOUCH_EVERY_S = 300.0  # a record served from memory tells the backend's LRU at most this often (disk: STAMP_EVERY_S)
 
 
 class MemoryCache:
@@ -42,10 +42,10 @@ class MemoryCache:
         return self._records.get(path)
 
     def touch(self, record: Record, now: float) -> None:
-        """Served now: most recently used here, and (every TOUCH_EVERY_S at most) in the backend."""
+        """Served now: most recently used here, and (every USE_STAMP_EVERY_S at most) in the backend."""
         self._records.move_to_end(record.path)
         if now >= record.touch_due:
-            record.touch_due = now + TOUCH_EVERY_S
+            record.touch_due = now + USE_STAMP_EVERY_S
             self.touched.add(record.path)
 
     def put(self, record: Record, newer_only: bool = True) -> None:

@@ -16,6 +16,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from isr.errors import CacheError
+
 T = TypeVar("T")
 
 _Call = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...]]
@@ -26,12 +28,15 @@ class Threads:
 
     def __init__(self, count: int, name: str) -> None:
         self._calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._closed = False
         self._threads = [threading.Thread(target=self._serve, name=f"{name}_{n}", daemon=True) for n in range(count)]
         for thread in self._threads:
             thread.start()
 
     def run(self, function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         """Run `function(*args)` on one of the threads; its result (or exception) as a future."""
+        if self._closed:
+            raise CacheError("the cache is closed")  # a late call would wait forever
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._calls.put((loop, future, function, args))
@@ -39,6 +44,7 @@ class Threads:
 
     def shutdown(self) -> None:
         """Finish the calls queued so far, then end the threads (blocking)."""
+        self._closed = True
         for _ in self._threads:
             self._calls.put(None)
         for thread in self._threads:
@@ -47,6 +53,8 @@ class Threads:
     def _serve(self) -> None:
         while (call := self._calls.get()) is not None:
             loop, future, function, args = call
+            if future.cancelled():  # its caller went away before it started (a dropped client)
+                continue
             try:
                 outcome, failed = function(*args), False
             except BaseException as exc:  # handed to the caller, whatever it is

@@ -15,7 +15,7 @@ import pytest
 
 import isr.cache.disk as disk_module
 from isr.cache.backend import Change
-from isr.cache.disk import DATABASE, SCHEMA_VERSION, DiskBackend
+from isr.cache.disk import DATABASE, OLDER_DATABASES, DiskBackend
 from isr.cache.record import Record
 
 from cache_support import opened, record, stored
@@ -370,7 +370,7 @@ async def test_usage_counts_the_build_records_and_the_whole_cache_bytes(tmp_path
 
 
 async def test_a_read_renews_an_old_use_stamp_with_the_next_touch(tmp_path: Path) -> None:
-    """Reads from disk count as uses (LRU), stamped in batches and at most every STAMP_EVERY_S each."""
+    """Reads from disk count as uses (LRU), stamped in batches and at most every USE_STAMP_EVERY_S each."""
     async with opened(tmp_path) as disk:
         await disk.put("b1", [stored("/old"), stored("/new")])
         db = disk._connection()
@@ -385,18 +385,17 @@ async def test_a_read_renews_an_old_use_stamp_with_the_next_touch(tmp_path: Path
         assert dict(db.execute("SELECT path, used FROM uses").fetchall())["/new"] == before
 
 
-async def test_a_cache_of_an_older_format_starts_afresh(tmp_path: Path) -> None:
-    """An older isr's database (records carried their use stamp): its tables are dropped and
-    made anew at the current version, and the cache works."""
-    old = sqlite3.connect(tmp_path / DATABASE)
+async def test_an_older_isrs_cache_file_is_left_alone(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """An older isr's database (its server may still run): this version opens a file of its
+    own, says once that the old one can go, and never touches it."""
+    old = sqlite3.connect(tmp_path / OLDER_DATABASES[0])
     old.execute("CREATE TABLE records (build TEXT, path TEXT, generation TEXT, started REAL, tags TEXT, raw BLOB, used REAL)")
     old.execute("INSERT INTO records VALUES ('b1', '/a', 'g1', 1.0, '[]', x'00', 1.0)")
     old.commit()
-    old.close()
     async with opened(tmp_path) as disk:
         assert await disk.get("b1", "/a") is None
         assert await disk.put("b1", [stored("/a")]) == [True]
         assert await disk.get("b1", "/a") == b"raw"
-        assert disk._connection().execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    async with opened(tmp_path) as again:  # the current version is kept
-        assert await again.get("b1", "/a") == b"raw"
+    assert "older isr's cache" in caplog.text and OLDER_DATABASES[0] in caplog.text
+    assert old.execute("SELECT path, used FROM records").fetchall() == [("/a", 1.0)]  # as the older server left it
+    old.close()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import gc
 import tracemalloc
 
-from isr.cache.memory import ALIAS_OVERHEAD, ALIASES_PER_PATH, TAG_OVERHEAD, TOUCH_EVERY_S, MemoryCache
+from isr.cache.memory import ALIAS_OVERHEAD, ALIASES_PER_PATH, TAG_OVERHEAD, MemoryCache
+from isr.constants import USE_STAMP_EVERY_S
 
 from cache_support import memory, page_record, record
 
@@ -188,9 +189,9 @@ def test_touch_reports_a_path_to_the_disk_at_most_once_per_period() -> None:
     cache.touch(held, now=1_000.0)
     assert cache.touched == {"/a"}
     cache.touched.clear()
-    cache.touch(held, now=1_000.0 + TOUCH_EVERY_S - 1)
+    cache.touch(held, now=1_000.0 + USE_STAMP_EVERY_S - 1)
     assert cache.touched == set()
-    cache.touch(held, now=1_000.0 + TOUCH_EVERY_S)
+    cache.touch(held, now=1_000.0 + USE_STAMP_EVERY_S)
     assert cache.touched == {"/a"}
 
 

@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from isr.cache.threads import Threads
+from isr.errors import CacheError
 
 
 def _boom() -> None:
@@ -38,4 +39,6 @@ async def test_a_cancelled_call_is_ignored_and_shutdown_finishes_the_queued_call
     assert await blocked is True
     assert await queued is None
     threads.shutdown()
-    assert ran == [1, 2]  # a cancelled call still ran (as with run_in_executor once started); its answer is dropped
+    assert ran == [2]  # the call cancelled before it started never ran
+    with pytest.raises(CacheError, match="closed"):
+        threads.run(ran.append, 3)  # after shutdown: an error, not a wait forever

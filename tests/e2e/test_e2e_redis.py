@@ -7,8 +7,9 @@ without an error on the pages the instances hold."""
 from __future__ import annotations
 
 import json
-import threading
+import re
 import statistics
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -257,7 +258,9 @@ def test_redis_killed_under_load_leaves_held_pages_served_and_recovers(abc: list
     assert _propagation(abc, "/ctl/after") < TARGET_S  # one Redis again: revalidations reach everyone
     metrics = abc[0].page("/_isr/metrics").text
     assert 'isr_instance{build="' in metrics and 'isr_instance="a",region="test"' in metrics
-    assert "isr_cache_outages_total 1.0" in metrics and "isr_cache_available 1.0" in metrics
+    outages = re.search(r"^isr_cache_outages_total (\S+)$", metrics, re.M)
+    assert outages is not None and float(outages[1]) >= 1, metrics  # a restart under load may count two
+    assert "isr_cache_available 1.0" in metrics
     assert '"region":"test"' in abc[0].page("/_isr/logs").text  # log records carry the region
 
 

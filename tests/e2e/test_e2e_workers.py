@@ -16,12 +16,11 @@ TOKEN = "workers-e2e-token"
 
 
 @pytest.fixture
-def workers(site: Site) -> Iterator[Server]:
+def workers(site: Site, request: pytest.FixtureRequest) -> Iterator[Server]:
     with open(site.root / ".env", "a", encoding="utf-8") as env:
         env.write(f"ISR_REVALIDATE_TOKEN={TOKEN}\n")
-    server = Server(site, extra_args=("--workers", "2")).start()
-    yield server
-    server.stop()
+    with Server(site, extra_args=("--workers", "2")).running() as server, server.watched(request):
+        yield server
 
 
 def children(pid: int) -> set[int]:
@@ -114,6 +113,7 @@ def test_a_killed_server_is_started_again_while_the_others_serve(workers: Server
     # Gone or a zombie: an exiting process loses its cmdline before its sockets, and a
     # connection the kernel hands the dying listener meanwhile is reset.
     wait_for(lambda: not Path(f"/proc/{victim}").exists() or _zombie(victim), 10, what="the killed server to be gone")
+    wait_for(lambda: "killed by SIGKILL" in workers.output(), 10, what="the supervisor to reap it")
     for _ in range(20):  # the other one answers everything meanwhile
         assert workers.page("/about").status == 200
     restarted = wait_for(lambda: (servers_of(workers) - before) or None, 15, what="a new server process")

@@ -106,16 +106,16 @@ end
 
 # Lua: the start time of each member's record (false where the record is gone: evicted or
 # expired), removing those members from the index set `set` in the same step, so that no write
-# can come in between the check and the removal; and how many it removed.
+# can come in between the check and the removal.
 _CHECK = """
 local function check(prefix, set, members)
-  local out, removed = {}, 0
+  local out = {}
   for i, path in ipairs(members) do
     local started = redis.call('HGET', prefix .. 'p:' .. path, 'start')
-    if not started then removed = removed + redis.call('SREM', set, path) end
+    if not started then redis.call('SREM', set, path) end
     out[i] = started
   end
-  return out, removed
+  return out
 end
 """
 
@@ -124,11 +124,21 @@ end
 # members whose record is gone are removed. The list of tags is walked the same way, a tag
 # set of up to SWEEP_STEP members looked at whole (a tag only pages now gone carried leaves
 # the list; larger sets are swept by the writes that add to them). See the module docstring.
-_SWEEP = _CHECK + """
+# It asks EXISTS, not HGET: EXISTS leaves a record's LRU idle time alone, so sweeping never
+# makes junk look recently used.
+_SWEEP = """
+local function gone(prefix, set, members)
+  local removed = 0
+  for _, path in ipairs(members) do
+    if redis.call('EXISTS', prefix .. 'p:' .. path) == 0 then removed = removed + redis.call('SREM', set, path) end
+  end
+  return removed
+end
+
 local function sweep(prefix, set, field, n)
   local state = prefix .. 'sweep'
   local found = redis.call('SSCAN', set, redis.call('HGET', state, field) or '0', 'COUNT', n)
-  check(prefix, set, found[2])
+  gone(prefix, set, found[2])
   if found[1] == '0' then redis.call('HDEL', state, field) else redis.call('HSET', state, field, found[1]) end
 end
 
@@ -138,7 +148,7 @@ local function sweep_tags(prefix, n)
   for _, tag in ipairs(found[2]) do
     local set = prefix .. 't:' .. tag
     local size = redis.call('SCARD', set)
-    if size <= SWEEP_STEP and select(2, check(prefix, set, redis.call('SMEMBERS', set))) == size then
+    if size <= SWEEP_STEP and gone(prefix, set, redis.call('SMEMBERS', set)) == size then
       redis.call('SREM', list, tag)
       redis.call('HDEL', state, 't:' .. tag)
     end
@@ -365,7 +375,7 @@ class RedisBackend:
             cursor, paths = await self._call(self._script("stale", build_id, tag, repr(at), cursor, SCAN_BATCH, key=key))
             stale += orjson.loads(paths)
             if cursor == b"0":
-                return sorted(stale)
+                return sorted(set(stale))  # SSCAN may return a member twice while the set shrinks
 
     async def tag_marks(self, build_id: str) -> dict[str, float]:
         marks = await self._call(lambda: self.client.hgetall(self._key(build_id, "marks")))

@@ -279,6 +279,26 @@ async def test_index_sets_shrink_as_records_go(server: RedisServer) -> None:
         await backend.close()
 
 
+async def test_sweeping_leaves_the_records_lru_idle_time_alone(server: RedisServer) -> None:
+    """Writes sweep other members of the index sets; that must not count as a use of their
+    records, or junk a sweep looked at would outlive pages in use under `volatile-lru`."""
+    backend = connect(f"{server.url}?timeout=5")
+    raw = redis.asyncio.Redis(port=server.port)
+    try:
+        await backend.put("b1", [stored(f"/idle/{n}", 1.0, ("items",)) for n in range(10)])
+        key = backend._key("b1", "p:/idle/0")
+        deadline = time.monotonic() + 10
+        while await raw.object("IDLETIME", key) < 2:  # Redis counts idle time in seconds
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.2)
+        for n in range(10):  # each write sweeps 4 members of paths and of t:items: all ten, twice over
+            await backend.put("b1", [stored(f"/new/{n}", 1.0, ("items",))])
+        assert await raw.object("IDLETIME", key) >= 2
+    finally:
+        await raw.aclose()
+        await backend.close()
+
+
 async def test_a_crawler_of_junk_paths_under_maxmemory_leaves_the_index_sets_bounded(tmp_path: Path) -> None:
     """Under volatile-lru only records are evicted; the index sets naming them shrink with them."""
     bounded = RedisServer(tmp_path / "redis", args=("--maxmemory", "4mb", "--maxmemory-policy", "volatile-lru")).start()

@@ -25,16 +25,16 @@ from isr.site.site import Site
 
 def open_engine(
     site: Site, cache: str | None, environ: dict[str, str] | None = None, instance: str = "", dev: bool = False,
-    hub: LogHub | None = None, region: str = "",
+    hub: LogHub | None = None, region: str = "", backend: Backend | None = None,
 ) -> Engine:
-    """An engine on the cache `cache` names (see open_backend), logging every invocation
+    """An engine on `backend`, or else on the cache `cache` names (see open_backend), logging every invocation
     to `hub` (default: a new one on the site's log store), labelled with its instance and
     region (defaults: a random id; $ISR_REGION, else "local").
 
     `environ` reaches functions on top of the server's environment and .env. The cache
     sizes are the site config's (isr.json, or the CLI's overrides).
     """
-    store = RecordStore(open_backend(site, cache), site.build_id, MemoryCache(site.config.cache_memory))
+    store = RecordStore(backend or open_backend(site, cache), site.build_id, MemoryCache(site.config.cache_memory))
     hub = hub or LogHub(LogStore(log_folder(site.root)), Stats())
     return Engine(site, store, WorkerInvoker(site, environ), hub, instance or new_instance(), dev, region or default_region())
 

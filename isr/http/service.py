@@ -11,7 +11,8 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
-from isr.app import open_engine, revalidate_token
+from isr.app import open_backend, open_engine, revalidate_token
+from isr.cache.backend import Backend
 from isr.constants import INTERNAL_TOKEN_VARIABLE, URL_VARIABLE
 from isr.errors import IsrError
 from isr.http.admin import Admin
@@ -54,8 +55,8 @@ class Service:
         self._tasks: set[asyncio.Task[None]] = set()  # switches and retiring deployments
         self._switching = asyncio.Lock()
 
-    def deployment(self, site: Site, hub: LogHub | None = None, instance: str = "") -> Deployment:
-        engine = open_engine(site, self.cache, self.environ, instance, dev=self.dev, hub=hub, region=self.region)
+    def deployment(self, site: Site, hub: LogHub | None = None, instance: str = "", backend: Backend | None = None) -> Deployment:
+        engine = open_engine(site, self.cache, self.environ, instance, dev=self.dev, hub=hub, region=self.region, backend=backend)
         token = revalidate_token(site)
         endpoint = RevalidateEndpoint(engine, [token, self.environ[INTERNAL_TOKEN_VARIABLE]])
         return Deployment(engine, endpoint, Admin(engine, engine.hub, token))
@@ -119,14 +120,18 @@ class Service:
             if build is None or build.build_id == old.site.build_id:
                 log.info("SIGHUP: no newer complete build; still serving build %s", old.site.build_id)
                 return
+            backend: Backend | None = None
             try:
                 site = await asyncio.to_thread(reload, build.code)  # hashing the code: off the loop
-                new = await asyncio.to_thread(self.deployment, site, old.engine.hub, old.engine.instance)  # opens the cache
-            except IsrError as exc:
-                log.error("SIGHUP: cannot serve build %s: %s; still serving build %s", build.build_id, exc, old.site.build_id)
-                return
-            except Exception:  # a HUP must never take the serving build down with it
-                log.exception("SIGHUP: cannot serve build %s; still serving build %s", build.build_id, old.site.build_id)
+                backend = await asyncio.to_thread(open_backend, site, self.cache)  # a Redis URL is pinged: off the loop
+                new = self.deployment(site, old.engine.hub, old.engine.instance, backend)  # workers start from the main thread
+            except Exception as exc:  # a HUP must never take the serving build down with it
+                if backend is not None:
+                    await backend.close()
+                if isinstance(exc, IsrError):
+                    log.error("SIGHUP: cannot serve build %s: %s; still serving build %s", build.build_id, exc, old.site.build_id)
+                else:
+                    log.exception("SIGHUP: cannot serve build %s; still serving build %s", build.build_id, old.site.build_id)
                 return
             self._serve(new)
             print(f"isr: now serving build {new.site.build_id} (was {old.site.build_id})", flush=True)

@@ -16,6 +16,7 @@ from isr.constants import USE_STAMP_EVERY_S
 ALIASES_PER_PATH = 8  # raw spellings of one path (HTML, JSON, percent-encodings) the hot path knows
 ALIAS_OVERHEAD = 250  # bytes of one hot-path entry beyond its key (dict slot, tuple, str header)
 TAG_OVERHEAD = 120  # bytes of one (tag, path) entry of the tag index
+SEEN_KEPT = 8192  # paths read once from the backend while memory was full (about 1 MB, part of the fixed overhead)
 
 
 class MemoryCache:
@@ -27,6 +28,7 @@ class MemoryCache:
         self._records: OrderedDict[str, Record] = OrderedDict()
         self._raw_keys: dict[str, dict[str, bool]] = {}  # path -> raw paths -> is JSON
         self._tags: dict[str, set[str]] = {}  # tag -> paths held that carry it
+        self._seen: OrderedDict[str, None] = OrderedDict()  # see admits()
 
     def __len__(self) -> int:
         return len(self._records)
@@ -65,6 +67,21 @@ class MemoryCache:
         for raw, is_json in self._raw_keys.get(record.path, {}).items():
             self.hot[raw] = (record, record.data if is_json else record.html)
         self._evict()
+
+    def admits(self, record: Record) -> bool:
+        """Whether to keep a record read from the backend: always while it fits; once memory
+        is full, only on its second read among the last SEEN_KEPT such reads. A path read once
+        (a crawler's, the long tail of the traffic) is served without evicting a page in use,
+        and the churn of putting and evicting it is saved."""
+        if self.bytes + record.size <= self.max_bytes or record.path in self._records:
+            return True
+        if record.path in self._seen:
+            del self._seen[record.path]
+            return True
+        self._seen[record.path] = None
+        if len(self._seen) > SEEN_KEPT:
+            self._seen.popitem(last=False)
+        return False
 
     def alias(self, raw: str, record: Record, is_json: bool) -> None:
         """Let the hot path find this record under this raw request path."""

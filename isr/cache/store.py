@@ -60,8 +60,8 @@ class RecordStore:
         while path in self._changed_while_read:  # another process wrote it after our read began
             self._changed_while_read.discard(path)
             record = await self._read(path)
-        if record is None:
-            return None
+        if record is None or not self.memory.admits(record):
+            return record  # served but not kept: see MemoryCache.admits
         self.memory.put(record)  # the backend counts its own reads as uses
         return self.memory.get(path)
 

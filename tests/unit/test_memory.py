@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import tracemalloc
 
-from isr.cache.memory import ALIAS_OVERHEAD, ALIASES_PER_PATH, TAG_OVERHEAD, MemoryCache
+from isr.cache.memory import ALIAS_OVERHEAD, ALIASES_PER_PATH, SEEN_KEPT, TAG_OVERHEAD, MemoryCache
 from isr.constants import USE_STAMP_EVERY_S
 
 from cache_support import memory, page_record, record
@@ -207,3 +207,19 @@ def test_with_tag_lists_the_records_held_that_carry_it() -> None:
     assert sorted(r.path for r in cache.with_tag("shop")) == ["/a", "/c"] and newer in cache.with_tag("shop")
     cache.drop("/b")
     assert cache.with_tag("blog") == []
+
+
+def test_a_full_cache_keeps_a_record_read_from_the_backend_on_its_second_read_only() -> None:
+    first = page_record(1, 3_000)
+    cache = MemoryCache(first.size + TAG_OVERHEAD * 2 + 100)
+    assert cache.admits(first)  # it fits: kept at once
+    cache.put(first)
+    second = page_record(2, 3_000)
+    assert not cache.admits(second)  # full: a first read is served, not kept (page 1 stays)
+    assert cache.admits(second)  # read again: kept, evicting the least recently used
+    cache.put(second)
+    assert cache.peek("/blog/post-2") is second and cache.peek("/blog/post-1") is None
+    assert cache.admits(second)  # held already
+    for n in range(3, 3 + SEEN_KEPT + 1):  # the reads remembered are bounded: the oldest is forgotten
+        assert not cache.admits(page_record(n, 0))
+    assert not cache.admits(page_record(3, 0))

@@ -286,3 +286,19 @@ async def test_every_store_call_degrades_while_the_backend_does_not_answer() -> 
     token = await down.acquire_lease("/a", 10.0)
     assert token is not None and await down.renew_lease("/a", token, 10.0)
     await down.release_lease("/a", token)
+
+
+async def test_a_full_store_serves_a_page_read_once_without_evicting_the_pages_it_holds(tmp_path: Path) -> None:
+    async with opened(tmp_path) as disk:
+        writer = store(disk)
+        await _save(writer, "/hot", "g1")
+        await _save(writer, "/cold", "g1")
+        hot = await writer.load("/hot")
+        assert hot is not None
+        reader = store(backend(tmp_path), max_bytes=hot.size + 500)  # room for one page
+        assert await reader.load("/hot") is not None and reader.memory.peek("/hot") is not None
+        cold = await reader.load("/cold")
+        assert cold is not None and cold.generation == "g1"  # served
+        assert reader.memory.peek("/cold") is None and reader.memory.peek("/hot") is not None  # not kept
+        assert await reader.load("/cold") is not None and reader.memory.peek("/cold") is not None  # its second read keeps it
+        await reader.backend.close()

@@ -61,7 +61,7 @@ class Handler:
         if query != -1:
             raw = raw[:query]
         hit = live.hot.get(raw)
-        if hit is not None and request.method in _READ:
+        if hit is not None and request.method in _READ and _ascii(request.raw_headers):
             record, variant = hit
             now = time.time()
             live.memory.touch(record, now)
@@ -166,6 +166,15 @@ def _request_event(request: web.BaseRequest) -> dict[str, Any]:
         "headers": {k.lower(): v for k, v in request.headers.items()},
         "cookies": dict(request.cookies),
     }
+
+
+def _ascii(headers: tuple[tuple[bytes, bytes], ...]) -> bool:
+    """Every header value is ASCII, as nearly always: a HIT may be served at once. Any other
+    request takes the slow path, where check_text answers 400 to what is not UTF-8."""
+    for _, value in headers:
+        if not value.isascii():
+            return False
+    return True
 
 
 def _is_admin(raw: str) -> bool:

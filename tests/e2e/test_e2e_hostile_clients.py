@@ -54,6 +54,10 @@ def test_bytes_that_are_not_utf8_get_400_and_logs_stay_readable(hserver: Server)
     assert raw_get(hserver, b"/blog/\xff")[0] == 400
     assert raw_get(hserver, b"/ssr", b"Cookie: a=\xff")[0] == 400
     assert raw_get(hserver, b"/api/ping", b"X-Thing: \xff")[0] == 400
+    hserver.page("/about")
+    assert hserver.page("/about").cache == "HIT"
+    assert raw_get(hserver, b"/about", b"X-Thing: \xff")[0] == 400  # a HIT too
+    assert raw_get(hserver, b"/about", "X-Thing: caf\u00e9".encode())[0] == 200  # UTF-8 beyond ASCII is fine
     body = b'{"tags": ["t"]}'
     status, _, answer = raw_request(
         hserver.port,

@@ -4,6 +4,8 @@
 record and variant it names, so a fresh HIT is one dict lookup. The byte bound counts
 everything kept per record: its variants with their prebuilt headers (`Record.size`),
 its hot-path aliases and its tag-index entries, so the process's memory follows it.
+Once it is full, a record read from the backend is kept only on its second read
+(`admits`), so a page asked for once does not push out the pages in use.
 """
 
 from __future__ import annotations

@@ -425,8 +425,7 @@ class RedisBackend:
             except _UNAVAILABLE:
                 await asyncio.sleep(PROBE_EVERY_S)
             finally:
-                with contextlib.suppress(*_UNAVAILABLE):
-                    await asyncio.wait_for(pubsub.aclose(), self.timeout)
+                await _within(pubsub.aclose(), self.timeout)
 
     # -- leases -----------------------------------------------------------------------
 
@@ -520,13 +519,24 @@ class RedisBackend:
     async def close(self) -> None:
         if self._listener is not None:
             self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, *_UNAVAILABLE):
-                await self._listener
-        with contextlib.suppress(*_UNAVAILABLE):
-            await asyncio.wait_for(self.client.aclose(), self.timeout)
+            await _within(self._listener, self.timeout)
+        await _within(self.client.aclose(), self.timeout)
 
 
 _SCRIPTS = {"touch": _TOUCH, "put": _PUT, "mark_tag": _MARK_TAG, "stale": _STALE, "changes": _CHANGES, "renew": _RENEW, "release": _RELEASE, "drop": _DROP}
+
+
+async def _within(awaitable: Awaitable[Any], timeout: float) -> None:
+    """Await at most `timeout`, whatever happens: `wait_for` waits on after its timeout for an
+    awaitable that does not end when cancelled (a cluster pub/sub closing mid-connect did
+    not), which hung a server's shutdown. Outcomes are dropped: this is for closing."""
+    task = asyncio.ensure_future(awaitable)
+    await asyncio.wait({task}, timeout=timeout)
+    if not task.done():
+        task.cancel()
+        return
+    if not task.cancelled():
+        task.exception()  # retrieved: a failure to close is no news
 
 
 def _change(entry: Any) -> Change:

@@ -218,8 +218,7 @@ class DiskBackend:
             # visited are the ones deleted (`at` has no index; max(seq) WHERE at < ? read them all).
             kept = db.execute("SELECT seq FROM changes WHERE at >= ? ORDER BY seq LIMIT 1", (cutoff,)).fetchone()
             last = kept[0] - 1 if kept else db.execute("SELECT max(seq) FROM changes").fetchone()[0]
-            if last is not None and db.execute("SELECT 1 FROM changes WHERE seq <= ? LIMIT 1", (last,)).fetchone():
-                db.execute("DELETE FROM changes WHERE seq <= ?", (last,))
+            if last is not None and db.execute("DELETE FROM changes WHERE seq <= ?", (last,)).rowcount:
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('pruned', ?)", (last,))
 
     async def touch(self, build_id: str, paths: Collection[str]) -> None:

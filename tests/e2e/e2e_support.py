@@ -328,7 +328,7 @@ class Server:
         assert self.proc is None or self.proc.poll() is not None, "server already running"
         self.port = free_port()
         self.starts += 1
-        out = self.site.workdir / f"server-{self.starts}.log"
+        out = self.site.workdir / f"server-{self.port}-{self.starts}.log"  # several servers may share a site
         self.log_files.append(out)
         env = self.site.env()
         if self.cwd is not None:  # make `python -m isr` importable from another folder

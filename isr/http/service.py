@@ -4,6 +4,7 @@ to the newest complete build without failing or dropping a request."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import secrets
@@ -28,6 +29,10 @@ log = logging.getLogger("isr")
 FOLLOW_INTERVAL_S = 0.5  # how often to look for generations other processes stored
 SHUTDOWN_TIMEOUT_S = 5.0
 DRAIN_POLL_S = 0.05  # how often a replaced deployment checks for requests still on it
+# Allocations between two young-generation collections (Python's default is 700). Serving a
+# page read from disk allocates a record's objects each time; at the default the collector
+# ran every few requests and took about a tenth of the disk-backed HIT rate.
+GC_THRESHOLD = 20_000
 
 Reload = Callable[[Path], Site]  # the served site with its code read from this snapshot
 
@@ -76,6 +81,7 @@ class Service:
             loop.add_signal_handler(signum, stop.set)
         if reload is not None:
             loop.add_signal_handler(signal.SIGHUP, self._on_hangup, reload)
+        _tune_collector()
         self._serve(first)
         hub = asyncio.create_task(first.engine.hub.run())
         mode = "development server for" if self.dev else "serving"
@@ -142,3 +148,11 @@ async def _retire(deployment: Deployment) -> None:
     while deployment.in_flight:
         await asyncio.sleep(DRAIN_POLL_S)
     await deployment.engine.close()
+
+
+def _tune_collector() -> None:
+    """Leave what start-up loaded (the site, modules, templates) out of every collection,
+    and collect the young generation less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])

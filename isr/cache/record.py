@@ -110,7 +110,7 @@ class Record:
         self.html.prepare(control, self.generation)
         self.data.prepare(control, self.generation)
         self.stale_at = stale_at(self.generated_at, self.revalidate)
-        self.size = RECORD_OVERHEAD + sum(_variant_size(v) for v in (self.html, self.data)) + len(self.path) + sum(map(len, self.tags))
+        self.size = RECORD_OVERHEAD + _variant_size(self.html) + _variant_size(self.data) + len(self.path) + sum(map(len, self.tags))
 
     def expire(self) -> None:
         """Stale from now on, whatever its revalidate: the next request regenerates it."""
@@ -163,7 +163,8 @@ CODING_OVERHEAD = 900
 
 
 def _variant_size(variant: Variant) -> int:
-    return VARIANT_OVERHEAD + sum(CODING_OVERHEAD + len(body) for body in variant.bodies.values()) + len(variant.location or "")
+    bodies = variant.bodies
+    return VARIANT_OVERHEAD + CODING_OVERHEAD * len(bodies) + sum(map(len, bodies.values())) + len(variant.location or "")
 
 
 def _variant_meta(variant: Variant, blobs: list[bytes]) -> dict[str, Any]:

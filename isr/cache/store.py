@@ -49,10 +49,30 @@ class RecordStore:
         if record is not None:
             return record
         reading = self._reading.get(path)
-        if reading is None:
-            reading = self._reading[path] = asyncio.ensure_future(self._load(path))
-            reading.add_done_callback(lambda _: self._reading.pop(path, None))
-        return await asyncio.shield(reading)
+        if reading is not None:
+            return await asyncio.shield(reading)  # a waiter that goes away leaves the read to the others
+        # The first asker reads inline, with no task of its own: a page read from disk is the
+        # common case under load, and another request for it while it is read the rare one.
+        reading = self._reading[path] = asyncio.get_running_loop().create_future()
+        try:
+            record = await self._load(path)
+        except asyncio.CancelledError:
+            self._hand_over(path, reading)
+            raise
+        except BaseException as exc:
+            del self._reading[path]
+            reading.set_exception(exc)
+            reading.exception()  # retrieved: nobody else may be waiting
+            raise
+        del self._reading[path]
+        reading.set_result(record)
+        return record
+
+    def _hand_over(self, path: str, reading: asyncio.Future[Record | None]) -> None:
+        """The first asker went away (a dropped client): the read goes on for the others."""
+        task = self._reading[path] = asyncio.ensure_future(self._load(path))
+        task.add_done_callback(lambda _: self._reading.pop(path, None))
+        task.add_done_callback(lambda _: _pass_on(task, reading))
 
     async def _load(self, path: str) -> Record | None:
         self._changed_while_read.discard(path)
@@ -248,3 +268,14 @@ def as_stored(record: Record, raw: bytes) -> Stored:
 def server_name(instance: str) -> str:
     """One server process of an instance (an instance may run several: --workers)."""
     return f"{instance}:{os.getpid()}"
+
+
+def _pass_on(source: asyncio.Future[Record | None], target: asyncio.Future[Record | None]) -> None:
+    if target.done():
+        return
+    if source.cancelled():
+        target.cancel()
+    elif (exc := source.exception()) is not None:
+        target.set_exception(exc)
+    else:
+        target.set_result(source.result())

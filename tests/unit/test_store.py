@@ -39,6 +39,22 @@ async def test_concurrent_loads_of_a_path_read_the_backend_once(tmp_path: Path) 
         await reader.backend.close()
 
 
+async def test_the_others_still_get_the_record_when_the_first_asker_goes_away(tmp_path: Path) -> None:
+    async with opened(tmp_path) as disk:
+        await _save(store(disk), "/a", "g1")
+        reader = store(backend(tmp_path))
+        first = asyncio.ensure_future(reader.load("/a"))
+        await asyncio.sleep(0)  # the first asker's read is under way
+        others = asyncio.gather(*(reader.load("/a") for _ in range(5)))
+        await asyncio.sleep(0)
+        first.cancel()  # a dropped client
+        loaded = await asyncio.wait_for(others, 5)
+        assert first.cancelled()
+        assert all(r is not None and r.generation == "g1" for r in loaded)
+        assert (await reader.load("/a")).generation == "g1"  # type: ignore[union-attr]
+        await reader.backend.close()
+
+
 async def test_sync_drops_a_copy_another_process_replaced_and_keeps_its_own_writes(tmp_path: Path) -> None:
     async with opened(tmp_path) as one, opened(tmp_path) as other:
         writer, reader = store(one), store(other)

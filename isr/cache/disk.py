@@ -149,14 +149,16 @@ class DiskBackend:
         return await self._read(self._get, build_id, path)
 
     def _get(self, build_id: str, path: str) -> bytes | None:
-        db = self._connection()
-        row = db.execute("SELECT raw FROM records WHERE build=? AND path=?", (build_id, path)).fetchone()
+        row = self._connection().execute(
+            "SELECT coalesce(u.used, 0), r.raw FROM records r LEFT JOIN uses u ON u.build = r.build AND u.path = r.path "
+            "WHERE r.build=? AND r.path=?", (build_id, path),
+        ).fetchone()
         if row is None:
             return None
-        (used,) = db.execute("SELECT used FROM uses WHERE build=? AND path=?", (build_id, path)).fetchone() or (0.0,)
+        used, raw = row
         if used < time.time() - USE_STAMP_EVERY_S:
             self._read_since_stamp.add((build_id, path))  # a read is a use: stamped with the next touch()
-        return bytes(row[0])
+        return bytes(raw)
 
     async def put(self, build_id: str, records: list[Stored]) -> list[bool]:
         return await self._write(self._put, build_id, records)

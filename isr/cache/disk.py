@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 import orjson
 
 from isr.cache.backend import Change, Health, Stored
-from isr.cache.threads import Threads
+from isr.cache.threads import Batches, Threads
 from isr.constants import USE_STAMP_EVERY_S
 from isr.errors import CacheError
 
@@ -84,6 +84,10 @@ CREATE TABLE IF NOT EXISTS servers (
     instance TEXT PRIMARY KEY, build TEXT NOT NULL, seen REAL NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS reports (server TEXT PRIMARY KEY, seen REAL NOT NULL, counters BLOB NOT NULL) WITHOUT ROWID;
 """
+_GET_MANY = (
+    "SELECT r.path, coalesce(u.used, 0), r.raw FROM records r LEFT JOIN uses u ON u.build = r.build AND u.path = r.path "
+    "WHERE r.build = ? AND r.path IN (SELECT value FROM json_each(?))"
+)
 _BUILD_TABLES = ("records", "uses", "tags", "tag_marks", "leases", "static_paths", "changes")
 
 
@@ -107,6 +111,7 @@ class DiskBackend:
             log.warning("cache: %s in %s is an older isr's cache, no longer used: delete it once no older server runs", older[0], directory)
         self._readers = Threads(READ_THREADS, "isr-cache-read")  # once the cache opened: nothing to stop otherwise
         self._writer = Threads(1, "isr-cache-write")
+        self._records = Batches(self._readers, self._get_many, READ_THREADS)
 
     # -- threads and connections ------------------------------------------------------
 
@@ -146,19 +151,19 @@ class DiskBackend:
     # -- records ----------------------------------------------------------------------
 
     async def get(self, build_id: str, path: str) -> bytes | None:
-        return await self._read(self._get, build_id, path)
+        return await self._records.get((build_id, path))
 
-    def _get(self, build_id: str, path: str) -> bytes | None:
-        row = self._connection().execute(
-            "SELECT coalesce(u.used, 0), r.raw FROM records r LEFT JOIN uses u ON u.build = r.build AND u.path = r.path "
-            "WHERE r.build=? AND r.path=?", (build_id, path),
-        ).fetchone()
-        if row is None:
-            return None
-        used, raw = row
-        if used < time.time() - USE_STAMP_EVERY_S:
-            self._read_since_stamp.add((build_id, path))  # a read is a use: stamped with the next touch()
-        return bytes(raw)
+    def _get_many(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
+        """Records by (build, path), one query per build asked for (nearly always one)."""
+        found: dict[tuple[str, str], bytes] = {}
+        old = time.time() - USE_STAMP_EVERY_S
+        for build_id in {build for build, _ in keys}:
+            paths = orjson.dumps([path for build, path in keys if build == build_id]).decode()
+            for path, used, raw in self._connection().execute(_GET_MANY, (build_id, paths)):
+                found[build_id, path] = raw
+                if used < old:
+                    self._read_since_stamp.add((build_id, path))  # a read is a use: stamped with the next touch()
+        return found
 
     async def put(self, build_id: str, records: list[Stored]) -> list[bool]:
         return await self._write(self._put, build_id, records)

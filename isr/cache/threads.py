@@ -16,12 +16,15 @@ import asyncio
 import contextlib
 import queue
 import threading
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Hashable
+from functools import partial
+from typing import Any, Generic, TypeVar
 
 from isr.errors import CacheError
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 BATCH = 32  # calls one thread runs before it hands their results back
 
@@ -85,6 +88,59 @@ class Threads:
                 return batch, False
             batch.append(call)
         return batch, True
+
+
+class Batches(Generic[K, V]):
+    """Lookups of single keys, done many keys to a call: while `limit` calls of `fetch` run,
+    the keys asked meanwhile wait and go into the next call together (at most `most`).
+
+    For the disk cache's record reads: one SQLite query for 32 records costs about half
+    the CPU of 32 queries, and hands the GIL back and forth twice instead of 64 times.
+    """
+
+    def __init__(self, threads: Threads, fetch: Callable[[list[K]], dict[K, V]], limit: int, most: int = 64) -> None:
+        self._threads = threads
+        self._fetch = fetch
+        self._limit = limit
+        self._most = most
+        self._waiting: list[tuple[K, asyncio.Future[V | None]]] = []
+        self._running = 0
+
+    def get(self, key: K) -> asyncio.Future[V | None]:
+        """The value `fetch` finds for the key (None if it finds none), as a future."""
+        future: asyncio.Future[V | None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((key, future))
+        if self._running < self._limit:
+            self._start()
+        return future
+
+    def _start(self) -> None:
+        batch, self._waiting = self._waiting[: self._most], self._waiting[self._most :]
+        try:
+            call = self._threads.run(self._fetch, [key for key, _ in batch])
+        except CacheError as exc:  # closed
+            _fail(batch, exc)
+            return
+        self._running += 1
+        call.add_done_callback(partial(self._done, batch))
+
+    def _done(self, batch: list[tuple[K, asyncio.Future[V | None]]], call: asyncio.Future[dict[K, V]]) -> None:
+        self._running -= 1
+        if self._waiting:
+            self._start()
+        if (exc := call.exception()) is not None:
+            _fail(batch, exc)
+            return
+        found = call.result()
+        for key, future in batch:
+            if not future.done():
+                future.set_result(found.get(key))
+
+
+def _fail(batch: list[tuple[Any, asyncio.Future[Any]]], exc: BaseException) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(exc)
 
 
 def _settle(outcomes: list[_Outcome]) -> None:

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from isr.cache.threads import Threads
+from isr.cache.threads import Batches, Threads
 from isr.errors import CacheError
 
 
@@ -42,3 +42,42 @@ async def test_a_cancelled_call_is_ignored_and_shutdown_finishes_the_queued_call
     assert ran == [2]  # the call cancelled before it started never ran
     with pytest.raises(CacheError, match="closed"):
         threads.run(ran.append, 3)  # after shutdown: an error, not a wait forever
+
+
+async def test_batches_coalesce_the_keys_asked_while_a_fetch_runs() -> None:
+    threads = Threads(1, "test")
+    gate = threading.Event()
+    fetched: list[list[int]] = []
+
+    def fetch(keys: list[int]) -> dict[int, str]:
+        gate.wait(5)
+        fetched.append(keys)
+        return {key: f"v{key}" for key in keys if key % 2 == 0}
+
+    batches = Batches(threads, fetch, limit=1, most=50)
+    try:
+        first = batches.get(0)  # starts a fetch at once
+        rest = [batches.get(n) for n in range(1, 101)]  # wait for it, then go in batches of 50
+        gate.set()
+        assert await first == "v0"
+        assert await asyncio.gather(*rest) == [f"v{n}" if n % 2 == 0 else None for n in range(1, 101)]
+        assert fetched == [[0], list(range(1, 51)), list(range(51, 101))]
+    finally:
+        threads.shutdown()
+
+
+async def test_a_failed_fetch_fails_its_batch_only_and_a_closed_one_fails_at_once() -> None:
+    threads = Threads(1, "test")
+
+    def fetch(keys: list[str]) -> dict[str, str]:
+        if "bad" in keys:
+            raise ValueError("boom")
+        return {key: key for key in keys}
+
+    batches = Batches(threads, fetch, limit=1)
+    with pytest.raises(ValueError, match="boom"):
+        await batches.get("bad")
+    assert await batches.get("good") == "good"
+    threads.shutdown()
+    with pytest.raises(CacheError, match="closed"):
+        await batches.get("late")

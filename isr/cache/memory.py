@@ -4,8 +4,10 @@
 record and variant it names, so a fresh HIT is one dict lookup. The byte bound counts
 everything kept per record: its variants with their prebuilt headers (`Record.size`),
 its hot-path aliases and its tag-index entries, so the process's memory follows it.
-Once it is full, a record read from the backend is kept only on its second read
-(`admits`), so a page asked for once does not push out the pages in use.
+Once it is full, a record read from the backend is kept only if it was read more often
+lately than the record it would evict was used (`admits`), so pages asked for once or
+seldom do not push out the pages in use, and a uniform spread of requests over more
+pages than fit does not churn memory for nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from isr.constants import USE_STAMP_EVERY_S
 ALIASES_PER_PATH = 8  # raw spellings of one path (HTML, JSON, percent-encodings) the hot path knows
 ALIAS_OVERHEAD = 250  # bytes of one hot-path entry beyond its key (dict slot, tuple, str header)
 TAG_OVERHEAD = 120  # bytes of one (tag, path) entry of the tag index
-SEEN_KEPT = 8192  # paths read once from the backend while memory was full (about 1 MB, part of the fixed overhead)
+SEEN_KEPT = 8192  # paths whose reads from the backend are counted (about 1 MB, part of the fixed overhead)
 
 
 class MemoryCache:
@@ -30,7 +32,8 @@ class MemoryCache:
         self._records: OrderedDict[str, Record] = OrderedDict()
         self._raw_keys: dict[str, dict[str, bool]] = {}  # path -> raw paths -> is JSON
         self._tags: dict[str, set[str]] = {}  # tag -> paths held that carry it
-        self._seen: OrderedDict[str, None] = OrderedDict()  # see admits()
+        self._seen: dict[str, int] = {}  # path -> reads from the backend while memory was full, see admits()
+        self._age = 0  # how many times the counts of reads and uses were halved
 
     def __len__(self) -> int:
         return len(self._records)
@@ -39,6 +42,7 @@ class MemoryCache:
         record = self._records.get(path)
         if record is not None:
             self._records.move_to_end(path)
+            record.uses += 1
         return record
 
     def peek(self, path: str) -> Record | None:
@@ -48,6 +52,7 @@ class MemoryCache:
     def touch(self, record: Record, now: float) -> None:
         """Served now: most recently used here, and (every USE_STAMP_EVERY_S at most) in the backend."""
         self._records.move_to_end(record.path)
+        record.uses += 1
         if now >= record.touch_due:
             record.touch_due = now + USE_STAMP_EVERY_S
             self.touched.add(record.path)
@@ -62,6 +67,7 @@ class MemoryCache:
             if newer_only and old.generation > record.generation:
                 return
             self._forget(old)
+            record.uses, record.aged = old.uses, old.aged  # a new generation of a page in use is in use
         self._records[record.path] = record
         self._records.move_to_end(record.path)
         self.bytes += record.size
@@ -72,18 +78,34 @@ class MemoryCache:
 
     def admits(self, record: Record) -> bool:
         """Whether to keep a record read from the backend: always while it fits; once memory
-        is full, only on its second read among the last SEEN_KEPT such reads. A path read once
-        (a crawler's, the long tail of the traffic) is served without evicting a page in use,
-        and the churn of putting and evicting it is saved."""
+        is full, only if it was read more often than the least recently used record (the one
+        it would evict) was used since it came in (TinyLFU's admission test). Both counts
+        are halved every SEEN_KEPT paths counted, so they measure recent popularity.
+
+        A page read once (a crawler's, the long tail) is served without evicting a page in
+        use; a page that turns popular gets in on its next reads."""
         if self.bytes + record.size <= self.max_bytes or record.path in self._records:
             return True
-        if record.path in self._seen:
-            del self._seen[record.path]
+        reads = self._seen.get(record.path, 0) + 1
+        victim = next(iter(self._records.values()), None)
+        if victim is None or reads > self._uses(victim):
+            self._seen.pop(record.path, None)
+            record.uses, record.aged = reads, self._age
             return True
-        self._seen[record.path] = None
+        self._seen[record.path] = reads
         if len(self._seen) > SEEN_KEPT:
-            self._seen.popitem(last=False)
+            self._halve()
         return False
+
+    def _uses(self, record: Record) -> int:
+        """A record's uses, halved as often as the counts were since it was last asked."""
+        record.uses >>= min(self._age - record.aged, 63)
+        record.aged = self._age
+        return record.uses
+
+    def _halve(self) -> None:
+        self._age += 1
+        self._seen = {path: reads // 2 for path, reads in self._seen.items() if reads > 1}
 
     def alias(self, raw: str, record: Record, is_json: bool) -> None:
         """Let the hot path find this record under this raw request path."""

@@ -102,6 +102,8 @@ class Record:
 
     stale_at: float = field(init=False)  # Unix time; 0 once marked stale on demand (tags)
     touch_due: float = field(init=False, default=0.0)  # when serving it next tells the disk LRU
+    uses: int = field(init=False, default=0)  # served from memory, counted for MemoryCache.admits
+    aged: int = field(init=False, default=0)  # the MemoryCache age `uses` was last halved to
     size: int = field(init=False)  # bytes it takes in memory, all variants and headers included
 
     def __post_init__(self) -> None:

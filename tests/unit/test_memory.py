@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import tracemalloc
 
+from isr.cache.record import Record
 from isr.cache.memory import ALIAS_OVERHEAD, ALIASES_PER_PATH, SEEN_KEPT, TAG_OVERHEAD, MemoryCache
 from isr.constants import USE_STAMP_EVERY_S
 
@@ -209,17 +210,40 @@ def test_with_tag_lists_the_records_held_that_carry_it() -> None:
     assert cache.with_tag("blog") == []
 
 
-def test_a_full_cache_keeps_a_record_read_from_the_backend_on_its_second_read_only() -> None:
+def _full_of_page_1(uses: int) -> tuple[MemoryCache, Record]:
+    """A cache with room for one page, holding page 1, served `uses` times from memory."""
     first = page_record(1, 3_000)
     cache = MemoryCache(first.size + TAG_OVERHEAD * 2 + 100)
     assert cache.admits(first)  # it fits: kept at once
     cache.put(first)
+    for _ in range(uses):
+        cache.touch(first, now=0.0)
+    return cache, first
+
+
+def test_a_full_cache_keeps_a_record_read_more_often_than_the_one_it_would_evict_was_used() -> None:
+    cache, first = _full_of_page_1(uses=3)
     second = page_record(2, 3_000)
-    assert not cache.admits(second)  # full: a first read is served, not kept (page 1 stays)
-    assert cache.admits(second)  # read again: kept, evicting the least recently used
+    assert [cache.admits(second) for _ in range(4)] == [False, False, False, True]  # read 4 times: more than page 1's 3 uses
     cache.put(second)
     assert cache.peek("/blog/post-2") is second and cache.peek("/blog/post-1") is None
     assert cache.admits(second)  # held already
-    for n in range(3, 3 + SEEN_KEPT + 1):  # the reads remembered are bounded: the oldest is forgotten
+    for _ in range(4):
+        cache.touch(second, now=0.0)
+    assert [cache.admits(first) for _ in range(9)] == [False] * 8 + [True]  # page 2 counts its 4 reads and 4 uses
+
+
+def test_the_counts_of_reads_are_bounded_and_fade() -> None:
+    cache, first = _full_of_page_1(uses=3)
+    for n in range(3, 3 + SEEN_KEPT + 1):  # one read each: never kept, and the counts halve once
         assert not cache.admits(page_record(n, 0))
-    assert not cache.admits(page_record(3, 0))
+    assert len(cache._seen) <= SEEN_KEPT
+    second = page_record(2, 3_000)
+    assert [cache.admits(second) for _ in range(2)] == [False, True]  # page 1's 3 uses are 1 now: 2 reads beat it
+
+
+def test_a_new_generation_of_a_page_in_use_keeps_its_uses() -> None:
+    cache, first = _full_of_page_1(uses=3)
+    cache.put(page_record(1, 3_000, generation="g2"))
+    second = page_record(2, 3_000)
+    assert [cache.admits(second) for _ in range(4)] == [False, False, False, True]

@@ -44,7 +44,11 @@ T = TypeVar("T")
 # restarted after an upgrade) keeps its own file instead of finding tables it does not know.
 DATABASE = "isr-cache-2.sqlite3"
 OLDER_DATABASES = ("isr-cache.sqlite3",)  # left to the operator to delete (an older server may still use one)
-READ_THREADS = 2  # reads of records that are not in memory; SQLite releases the GIL meanwhile
+READ_THREADS = 2  # reads off the event loop; SQLite releases the GIL meanwhile
+# Record reads in flight at once (Batches). One: the reads asked meanwhile wait and go in one
+# query, and the other thread answers the change log and the rest. Measured, 20,000 pages
+# at --cache-memory 32mb: one at once gave 7 % more HITs a second than two, at half the p99.
+RECORD_READS_AT_ONCE = 1
 PAGE_CACHE_KB = 4096  # per connection: the OS page cache holds the rest, outside our RSS
 # The database's pages may take this share of the disk bound; the write-ahead log takes
 # the rest (checkpointed at a sixteenth, truncated to an eighth). Past it, records are
@@ -111,7 +115,7 @@ class DiskBackend:
             log.warning("cache: %s in %s is an older isr's cache, no longer used: delete it once no older server runs", older[0], directory)
         self._readers = Threads(READ_THREADS, "isr-cache-read")  # once the cache opened: nothing to stop otherwise
         self._writer = Threads(1, "isr-cache-write")
-        self._records = Batches(self._readers, self._get_many, READ_THREADS)
+        self._records = Batches(self._readers, self._get_many, RECORD_READS_AT_ONCE)
 
     # -- threads and connections ------------------------------------------------------
 

@@ -39,6 +39,7 @@ class MemoryCache:
         return len(self._records)
 
     def get(self, path: str) -> Record | None:
+        """The record held for a path, counted as used (see admits)."""
         record = self._records.get(path)
         if record is not None:
             self._records.move_to_end(path)

@@ -83,14 +83,14 @@ class RecordStore:
         if record is None or not self.memory.admits(record):
             return record  # served but not kept: see MemoryCache.admits
         self.memory.put(record)  # the backend counts its own reads as uses
-        return self.memory.get(path)
+        return self.memory.peek(path)
 
     async def reread(self, path: str) -> Record | None:
         """The backend's record of a path, which replaces the memory copy."""
         record = await self._read(path)
         if record is not None:
             self.memory.put(record, newer_only=False)
-            record = self.memory.get(path)
+            record = self.memory.peek(path)
         return record
 
     async def _read(self, path: str) -> Record | None:
@@ -118,7 +118,7 @@ class RecordStore:
         if not stored:
             return await self.reread(record.path) or record
         self.memory.put(record)
-        return self.memory.get(record.path) or record
+        return self.memory.peek(record.path) or record
 
     async def save_all(self, records: list[Stored]) -> None:
         """Store many records in one write (a build), without keeping them in memory."""

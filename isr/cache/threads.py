@@ -95,7 +95,8 @@ class Batches(Generic[K, V]):
     the keys asked meanwhile wait and go into the next call together (at most `most`).
 
     For the disk cache's record reads: one SQLite query for 32 records costs about half
-    the CPU of 32 queries, and hands the GIL back and forth twice instead of 64 times.
+    the CPU of 32 queries (10.6 against 23.6 µs a record), and the batch takes one trip to
+    a thread and back instead of one a record.
     """
 
     def __init__(self, threads: Threads, fetch: Callable[[list[K]], dict[K, V]], limit: int, most: int = 64) -> None:

@@ -91,7 +91,7 @@ class MemoryCache:
         victim = next(iter(self._records.values()), None)
         if victim is None or reads > self._uses(victim):
             self._seen.pop(record.path, None)
-            record.uses, record.aged = reads, self._age
+            record.uses, record.aged = reads - 1, self._age  # this read counts when it is served (get)
             return True
         self._seen[record.path] = reads
         if len(self._seen) > SEEN_KEPT:

@@ -83,7 +83,7 @@ class RecordStore:
         if record is None or not self.memory.admits(record):
             return record  # served but not kept: see MemoryCache.admits
         self.memory.put(record)  # the backend counts its own reads as uses
-        return self.memory.peek(path)
+        return self.memory.get(path)  # the read's asker is served it: a use
 
     async def reread(self, path: str) -> Record | None:
         """The backend's record of a path, which replaces the memory copy."""

@@ -13,7 +13,7 @@ may have read the old data, and what it stores is stale too: no revalidation is 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Awaitable, Collection
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -50,8 +50,9 @@ class Health:
 class Backend(Protocol):
     health: Health
 
-    async def get(self, build_id: str, path: str) -> bytes | None:
-        """The stored record of a path, or None."""
+    def get(self, build_id: str, path: str) -> Awaitable[bytes | None]:
+        """The stored record of a path, or None (a coroutine, or a future: the disk backend
+        hands back its batch's future itself, one await less on the path of every read)."""
 
     async def put(self, build_id: str, records: list[Stored]) -> list[bool]:
         """Store records, each replacing its path's atomically (readers see the old or

@@ -154,8 +154,8 @@ class DiskBackend:
 
     # -- records ----------------------------------------------------------------------
 
-    async def get(self, build_id: str, path: str) -> bytes | None:
-        return await self._records.get((build_id, path))
+    def get(self, build_id: str, path: str) -> asyncio.Future[bytes | None]:
+        return self._records.get((build_id, path))
 
     def _get_many(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
         """Records by (build, path), one query per build asked for (nearly always one)."""

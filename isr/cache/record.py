@@ -12,6 +12,7 @@ import secrets
 import struct
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 import orjson
@@ -80,6 +81,7 @@ def make_variant(status: int, content_type: str, body: bytes, location: str | No
     return Variant(status, content_type, bodies, etags, location)
 
 
+@lru_cache(maxsize=256)  # a site has a few revalidate values; decoding a record asks for one each time
 def cache_control(revalidate: Revalidate) -> str:
     if revalidate is False:
         return f"s-maxage={ONE_YEAR}, stale-while-revalidate"
@@ -95,7 +97,7 @@ class Record:
     started_at: float  # Unix time its invocation began, before it read any data (tag marks compare with it)
     generated_at: float  # Unix time
     revalidate: Revalidate
-    tags: tuple[str, ...]
+    tags: tuple[str, ...]  # each once (the renderer drops repeats)
     outcome: Outcome
     html: Variant
     data: Variant
@@ -107,7 +109,6 @@ class Record:
     size: int = field(init=False)  # bytes it takes in memory, all variants and headers included
 
     def __post_init__(self) -> None:
-        self.tags = tuple(dict.fromkeys(self.tags))
         control = cache_control(self.revalidate)
         self.html.prepare(control, self.generation)
         self.data.prepare(control, self.generation)
@@ -149,11 +150,9 @@ class Record:
         offset = _HEADER.size + size
         html, offset = _variant_from(meta["html"], raw, offset)
         data, offset = _variant_from(meta["data"], raw, offset)
-        return cls(
-            path=meta["path"], page=meta["page"], build_id=meta["build_id"],
-            generation=meta["generation"], started_at=meta["started_at"], generated_at=meta["generated_at"],
-            revalidate=meta["revalidate"], tags=tuple(meta["tags"]), outcome=meta["outcome"],
-            html=html, data=data,
+        return cls(  # positional: a record is decoded for every page served from disk
+            meta["path"], meta["page"], meta["build_id"], meta["generation"], meta["started_at"],
+            meta["generated_at"], meta["revalidate"], tuple(meta["tags"]), meta["outcome"], html, data,
         )
 
 

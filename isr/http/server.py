@@ -77,7 +77,11 @@ class Handler:
             check_text(request)
             if _is_admin(raw):
                 return await live.admin(request, raw)  # not counted in flight: log streams last
-            return await self._counted(request, raw, live)
+            live.in_flight += 1  # the deployment's engine stays open until it ends
+            try:
+                return await self._dispatch(request, raw, live)
+            finally:
+                live.in_flight -= 1
         except BadPath as exc:
             return _bad_request(str(exc), raw.startswith(DATA_PREFIX))
         except FunctionError as exc:
@@ -88,14 +92,6 @@ class Handler:
         except Exception:
             log.exception("%s %s: internal error", request.method, raw)
             return json_error(500, "INTERNAL_SERVER_ERROR", "internal server error")
-
-    async def _counted(self, request: web.BaseRequest, raw: str, live: Deployment) -> web.StreamResponse:
-        """Dispatch, counted in flight: the deployment's engine stays open until it ends."""
-        live.in_flight += 1
-        try:
-            return await self._dispatch(request, raw, live)
-        finally:
-            live.in_flight -= 1
 
     async def _dispatch(self, request: web.BaseRequest, raw: str, live: Deployment) -> web.StreamResponse:
         if raw.startswith(DATA_PREFIX):

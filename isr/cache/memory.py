@@ -21,6 +21,7 @@ ALIASES_PER_PATH = 8  # raw spellings of one path (HTML, JSON, percent-encodings
 ALIAS_OVERHEAD = 250  # bytes of one hot-path entry beyond its key (dict slot, tuple, str header)
 TAG_OVERHEAD = 120  # bytes of one (tag, path) entry of the tag index
 SEEN_KEPT = 8192  # paths whose reads from the backend are counted (about 1 MB, part of the fixed overhead)
+SAMPLE_PER_RECORD = 10  # uses and reads counted per record held between two halvings (TinyLFU's sample)
 
 
 class MemoryCache:
@@ -34,6 +35,8 @@ class MemoryCache:
         self._tags: dict[str, set[str]] = {}  # tag -> paths held that carry it
         self._seen: dict[str, int] = {}  # path -> reads from the backend while memory was full, see admits()
         self._age = 0  # how many times the counts of reads and uses were halved
+        self._counted = 0  # uses and reads since the last halving
+        self._sample = SEEN_KEPT  # ... and how many make the next one
 
     def __len__(self) -> int:
         return len(self._records)
@@ -44,6 +47,7 @@ class MemoryCache:
         if record is not None:
             self._records.move_to_end(path)
             record.uses += 1
+            self._count()
         return record
 
     def peek(self, path: str) -> Record | None:
@@ -54,6 +58,9 @@ class MemoryCache:
         """Served now: most recently used here, and (every USE_STAMP_EVERY_S at most) in the backend."""
         self._records.move_to_end(record.path)
         record.uses += 1
+        self._counted += 1  # _count(), inline on the HIT path
+        if self._counted >= self._sample:
+            self._halve()
         if now >= record.touch_due:
             record.touch_due = now + USE_STAMP_EVERY_S
             self.touched.add(record.path)
@@ -69,6 +76,8 @@ class MemoryCache:
                 return
             self._forget(old)
             record.uses, record.aged = old.uses, old.aged  # a new generation of a page in use is in use
+        else:
+            self._uses(record)  # counted from now on, like the records held
         self._records[record.path] = record
         self._records.move_to_end(record.path)
         self.bytes += record.size
@@ -81,7 +90,8 @@ class MemoryCache:
         """Whether to keep a record read from the backend: always while it fits; once memory
         is full, only if it was read more often than the least recently used record (the one
         it would evict) was used since it came in (TinyLFU's admission test). Both counts
-        are halved every SEEN_KEPT paths counted, so they measure recent popularity.
+        are halved every SAMPLE_PER_RECORD uses and reads per record held, so they measure
+        recent popularity: a page that was hot once and is idle now makes way in time.
 
         A page read once (a crawler's, the long tail) is served without evicting a page in
         use; a page that turns popular gets in on its next reads."""
@@ -94,9 +104,15 @@ class MemoryCache:
             record.uses, record.aged = reads - 1, self._age  # this read counts when it is served (get)
             return True
         self._seen[record.path] = reads
+        self._count()
         if len(self._seen) > SEEN_KEPT:
             self._halve()
         return False
+
+    def _count(self) -> None:
+        self._counted += 1
+        if self._counted >= self._sample:
+            self._halve()
 
     def _uses(self, record: Record) -> int:
         """A record's uses, halved as often as the counts were since it was last asked."""
@@ -106,6 +122,8 @@ class MemoryCache:
 
     def _halve(self) -> None:
         self._age += 1
+        self._counted = 0
+        self._sample = max(SAMPLE_PER_RECORD * len(self._records), SEEN_KEPT)
         self._seen = {path: reads // 2 for path, reads in self._seen.items() if reads > 1}
 
     def alias(self, raw: str, record: Record, is_json: bool) -> None:

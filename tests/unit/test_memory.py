@@ -242,6 +242,13 @@ def test_the_counts_of_reads_are_bounded_and_fade() -> None:
     assert [cache.admits(second) for _ in range(2)] == [False, True]  # page 1's 3 uses are 1 now: 2 reads beat it
 
 
+def test_a_page_that_was_hot_once_makes_way_in_time() -> None:
+    cache, first = _full_of_page_1(uses=100_000)  # halved as they came: a hot page's count stays bounded
+    second = page_record(2, 3_000)
+    reads = next(n for n in range(1, 4 * SEEN_KEPT) if cache.admits(second))
+    assert reads < 3 * SEEN_KEPT  # page 1 is idle now: its count fades while page 2's grows
+
+
 def test_a_new_generation_of_a_page_in_use_keeps_its_uses() -> None:
     cache, first = _full_of_page_1(uses=3)
     cache.put(page_record(1, 3_000, generation="g2"))

@@ -69,7 +69,7 @@ class Threads:
                 try:
                     outcome: _Outcome = (future, function(*args), False)
                 except BaseException as exc:  # handed to the caller, whatever it is
-                    outcome = (future, exc, True)
+                    outcome = (future, _storable(exc), True)
                 outcomes.setdefault(loop, []).append(outcome)
             for loop, settled in outcomes.items():
                 with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
@@ -119,8 +119,9 @@ class Batches(Generic[K, V]):
         batch, self._waiting = self._waiting[: self._most], self._waiting[self._most :]
         try:
             call = self._threads.run(self._fetch, [key for key, _ in batch])
-        except CacheError as exc:  # closed
-            _fail(batch, exc)
+        except CacheError as exc:  # closed: so are the reads queued behind
+            _fail(batch + self._waiting, exc)
+            self._waiting = []
             return
         self._running += 1
         call.add_done_callback(partial(self._done, batch))
@@ -144,9 +145,19 @@ def _fail(batch: list[tuple[Any, asyncio.Future[Any]]], exc: BaseException) -> N
             future.set_exception(exc)
 
 
+def _storable(exc: BaseException) -> BaseException:
+    """The exception as a future can hold it: asyncio refuses StopIteration (a coroutine
+    would swallow it), and one refused would leave the rest of the batch unsettled."""
+    if not isinstance(exc, StopIteration):
+        return exc
+    error = RuntimeError("a cache call raised StopIteration")
+    error.__cause__ = exc
+    return error
+
+
 def _settle(outcomes: list[_Outcome]) -> None:
     for future, outcome, failed in outcomes:
-        if future.cancelled():
+        if future.done():  # cancelled meanwhile
             continue
         if failed:
             future.set_exception(outcome)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -81,3 +82,52 @@ async def test_a_failed_fetch_fails_its_batch_only_and_a_closed_one_fails_at_onc
     threads.shutdown()
     with pytest.raises(CacheError, match="closed"):
         await batches.get("late")
+
+
+def _stop() -> None:
+    raise StopIteration
+
+
+async def test_a_call_raising_stopiteration_fails_alone_and_the_batch_is_settled() -> None:
+    threads = Threads(1, "test")
+    gate = threading.Event()
+    try:
+        blocked = threads.run(gate.wait, 5)
+        bad, good = threads.run(_stop), threads.run(pow, 3, 2)  # queued behind: one batch
+        gate.set()
+        assert await blocked is True
+        with pytest.raises(RuntimeError, match="StopIteration"):
+            await asyncio.wait_for(bad, 5)
+        assert await asyncio.wait_for(good, 5) == 9
+    finally:
+        threads.shutdown()
+
+
+async def test_closing_fails_every_key_still_waiting() -> None:
+    threads = Threads(1, "test")
+    gate = threading.Event()
+
+    def fetch(keys: list[int]) -> dict[int, int]:
+        gate.wait(5)
+        return {key: key for key in keys}
+
+    def closed() -> bool:
+        try:
+            threads.run(int).cancel()  # a call cancelled before it starts never runs
+        except CacheError:
+            return True
+        return False
+
+    batches = Batches(threads, fetch, limit=1, most=2)
+    asked = [batches.get(n) for n in range(6)]  # 0 runs; 1-5 wait, two to a call
+    closing = threading.Thread(target=threads.shutdown)
+    closing.start()  # it waits for the running fetch
+    deadline = time.monotonic() + 5
+    while not closed() and time.monotonic() < deadline:
+        await asyncio.sleep(0.001)
+    gate.set()
+    assert await asyncio.wait_for(asked[0], 5) == 0
+    for future in asked[1:]:
+        with pytest.raises(CacheError, match="closed"):
+            await asyncio.wait_for(future, 5)
+    closing.join(5)

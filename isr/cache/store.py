@@ -39,6 +39,7 @@ class RecordStore:
         self._seq: int | None = None  # the backend's change counter when last synced
         self._marks: dict[str, float] | None = None  # tag -> when last revalidated
         self._reading: dict[str, asyncio.Future[Record | None]] = {}
+        self._waiters: dict[str, int] = {}  # path -> askers waiting for its read but the first
         self._changed_while_read: set[str] = set()  # paths a change reached while a read of them ran
         self.usage = (0, 0)  # records of this build in the whole cache, bytes the cache takes
         self.counters: Callable[[], dict[str, Any]] | None = None  # this process's, shared with announce
@@ -50,14 +51,18 @@ class RecordStore:
             return record
         reading = self._reading.get(path)
         if reading is not None:
-            return await asyncio.shield(reading)  # a waiter that goes away leaves the read to the others
+            return await self._wait(path, reading)
         # The first asker reads inline, with no task of its own: a page read from disk is the
         # common case under load, and another request for it while it is read the rare one.
         reading = self._reading[path] = asyncio.get_running_loop().create_future()
         try:
             record = await self._load(path)
         except asyncio.CancelledError:
-            self._hand_over(path, reading)
+            if self._waiters.get(path):
+                self._hand_over(path, reading)
+            else:
+                del self._reading[path]
+                reading.cancel()
             raise
         except BaseException as exc:
             del self._reading[path]
@@ -67,6 +72,16 @@ class RecordStore:
         del self._reading[path]
         reading.set_result(record)
         return record
+
+    async def _wait(self, path: str, reading: asyncio.Future[Record | None]) -> Record | None:
+        """Wait for a read another asker started; one that goes away leaves it to the others."""
+        self._waiters[path] = self._waiters.get(path, 0) + 1
+        try:
+            return await asyncio.shield(reading)
+        finally:
+            self._waiters[path] -= 1
+            if not self._waiters[path]:
+                del self._waiters[path]
 
     def _hand_over(self, path: str, reading: asyncio.Future[Record | None]) -> None:
         """The first asker went away (a dropped client): the read goes on for the others."""
@@ -277,5 +292,6 @@ def _pass_on(source: asyncio.Future[Record | None], target: asyncio.Future[Recor
         target.cancel()
     elif (exc := source.exception()) is not None:
         target.set_exception(exc)
+        target.exception()  # retrieved: the waiters may all have gone meanwhile
     else:
         target.set_result(source.result())

@@ -4,6 +4,7 @@ tag marks that lose no revalidation, fenced saves; and the revalidate report bui
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -317,4 +318,21 @@ async def test_a_full_store_serves_a_page_read_once_without_evicting_the_pages_i
         assert cold is not None and cold.generation == "g1"  # served
         assert reader.memory.peek("/cold") is None and reader.memory.peek("/hot") is not None  # not kept
         assert await reader.load("/cold") is not None and reader.memory.peek("/cold") is not None  # its second read keeps it
+        await reader.backend.close()
+
+
+async def test_a_read_nobody_waits_for_any_more_is_not_started_again(tmp_path: Path) -> None:
+    async with opened(tmp_path) as disk:
+        await _save(store(disk), "/a", "g1")
+        reader = store(backend(tmp_path))
+        gets = calls_of(reader.backend, "get")
+        first = asyncio.ensure_future(reader.load("/a"))
+        await asyncio.sleep(0)  # its read is under way
+        first.cancel()  # a dropped client, and nobody else asked
+        with contextlib.suppress(asyncio.CancelledError):
+            await first
+        for _ in range(3):
+            await asyncio.sleep(0)  # a read handed over would have started by now
+        assert len(gets) == 1 and reader.memory.peek("/a") is None  # no read started for nobody
+        assert (await reader.load("/a")).generation == "g1"  # type: ignore[union-attr]
         await reader.backend.close()

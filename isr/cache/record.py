@@ -97,7 +97,7 @@ class Record:
     started_at: float  # Unix time its invocation began, before it read any data (tag marks compare with it)
     generated_at: float  # Unix time
     revalidate: Revalidate
-    tags: tuple[str, ...]  # each once (the renderer drops repeats)
+    tags: tuple[str, ...]
     outcome: Outcome
     html: Variant
     data: Variant
@@ -109,6 +109,7 @@ class Record:
     size: int = field(init=False)  # bytes it takes in memory, all variants and headers included
 
     def __post_init__(self) -> None:
+        self.tags = tuple(dict.fromkeys(self.tags))  # each once: the memory's tag index counts them
         control = cache_control(self.revalidate)
         self.html.prepare(control, self.generation)
         self.data.prepare(control, self.generation)

@@ -143,7 +143,7 @@ class Renderer:
         return Record(
             path=path, page=route.page, build_id=self.site.build_id, generation=generation,
             started_at=started, generated_at=time.time(), revalidate=result.get("revalidate", default),
-            tags=tuple(dict.fromkeys(result.get("tags", ()))), outcome=outcome, html=html, data=json,
+            tags=tuple(result.get("tags", ())), outcome=outcome, html=html, data=json,
         )
 
     def _check_size(self, route: Route, body: bytes) -> None:

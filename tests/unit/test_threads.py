@@ -88,12 +88,12 @@ def _stop() -> None:
     raise StopIteration
 
 
-async def test_a_call_raising_stopiteration_fails_alone_and_the_batch_is_settled() -> None:
+async def test_a_call_raising_stopiteration_fails_as_a_runtime_error_and_the_others_run() -> None:
     threads = Threads(1, "test")
     gate = threading.Event()
     try:
         blocked = threads.run(gate.wait, 5)
-        bad, good = threads.run(_stop), threads.run(pow, 3, 2)  # queued behind: one batch
+        bad, good = threads.run(_stop), threads.run(pow, 3, 2)
         gate.set()
         assert await blocked is True
         with pytest.raises(RuntimeError, match="StopIteration"):

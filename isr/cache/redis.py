@@ -565,7 +565,11 @@ def connect(url: str) -> RedisBackend:
     timeout = _number(options.pop("timeout", str(DEFAULT_TIMEOUT_S)), shown)
     prefix = options.pop("prefix", DEFAULT_PREFIX)
     cluster = options.pop("cluster", "").lower()
-    settings: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout, "retry": redis.asyncio.retry.Retry(NoBackoff(), 0)}
+    # One retry on a broken connection: after Redis restarts, every pooled connection is dead
+    # and is reconnected on its next use rather than failing it (a second, false outage).
+    # No retry on a timeout: the call's own bound (`timeout`) is the whole budget.
+    reconnect = redis.asyncio.retry.Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+    settings: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout, "retry": reconnect}
     is_cluster = _check(redis_url, shown, timeout) if cluster in ("", "auto") else cluster in ("1", "yes", "true")
     try:
         if is_cluster:

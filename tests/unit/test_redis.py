@@ -105,6 +105,31 @@ async def test_an_outage_fails_fast_is_logged_once_and_resyncs(server: RedisServ
         await backend.close()
 
 
+async def test_connections_pooled_before_a_restart_do_not_make_a_second_outage(server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After Redis restarts, every connection the pool held is dead; each is reconnected on
+    its next use instead of failing that call (which would mark Redis down again)."""
+    monkeypatch.setattr(redis_module, "PROBE_EVERY_S", 0.1)
+    backend = connect(server.url)
+    try:
+        await backend.put("b1", [stored("/a")])
+        await asyncio.gather(*(backend.get("b1", "/a") for _ in range(8)))  # eight pooled connections
+        server.kill9()
+        with pytest.raises(CacheUnavailable):
+            await backend.get("b1", "/a")
+        server.start()  # the same port, empty
+        deadline = time.monotonic() + 5
+        while not backend.health.available:
+            assert time.monotonic() < deadline, "never reconnected"
+            with contextlib.suppress(CacheUnavailable):
+                await backend.get("b1", "/a")
+            await asyncio.sleep(0.05)
+        answers = await asyncio.gather(*(backend.get("b1", "/a") for _ in range(8)), return_exceptions=True)
+        assert answers == [None] * 8  # an empty Redis: misses, not errors
+        assert backend.health.available and backend.health.outages == 1
+    finally:
+        await backend.close()
+
+
 async def test_a_store_on_a_dead_redis_serves_misses_from_local_renders(server: RedisServer) -> None:
     backend = connect(server.url)
     records = store(backend)  # type: ignore[arg-type]

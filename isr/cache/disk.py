@@ -7,10 +7,10 @@ revalidation one indexed query, and a fenced write in the same transaction as it
 rows. diskcache evicts across all its keys and takes a write lock for every read inside
 `transact()`; under load those reads queued on SQLite's busy handler for up to 1.6 s.
 
-Reads never lock here (WAL: readers see the last committed snapshot), run on their own
-small thread pool off the event loop, and each thread keeps its own connection with a
-small page cache and no mmap, so the server's resident memory stays what it holds in
-its own LRU. Writes go through one writer thread per process; SQLite serialises the
+Reads never lock here (WAL: readers see the last committed snapshot) and never run on
+the event loop: record reads go to a read process of their own (reader.py says why), the
+few others to a small thread pool. Each reader keeps its own connection with a small page
+cache and no mmap, so the server's resident memory stays what it holds in its own LRU. Writes go through one writer thread per process; SQLite serialises the
 writers of several processes. Every value stays inside SQLite, so a kill -9 mid-write
 rolls back to the previous record.
 """
@@ -32,6 +32,8 @@ from typing import Any, TypeVar
 import orjson
 
 from isr.cache.backend import Change, Health, Stored
+from isr.cache.read_process import PAGE_CACHE_KB
+from isr.cache.reader import RecordReader
 from isr.cache.threads import Batches, Threads
 from isr.constants import USE_STAMP_EVERY_S
 from isr.errors import CacheError
@@ -44,12 +46,11 @@ T = TypeVar("T")
 # restarted after an upgrade) keeps its own file instead of finding tables it does not know.
 DATABASE = "isr-cache-2.sqlite3"
 OLDER_DATABASES = ("isr-cache.sqlite3",)  # left to the operator to delete (an older server may still use one)
-READ_THREADS = 2  # reads off the event loop; SQLite releases the GIL meanwhile
-# Record reads in flight at once (Batches). One: the reads asked meanwhile wait and go in one
-# query, and the other thread answers the change log and the rest. Measured, 20,000 pages
-# at --cache-memory 32mb: one at once gave 7 % more HITs a second than two, at half the p99.
+READ_THREADS = 2  # reads other than records' (change log, tag marks, usage) off the event loop
+# Record reads in flight at once (Batches): the reads asked meanwhile wait and go in one
+# query. Measured, 20,000 pages at --cache-memory 32mb: one at once gave 4 % more HITs a
+# second than two, 10 % more than two of at most 32 records.
 RECORD_READS_AT_ONCE = 1
-PAGE_CACHE_KB = 4096  # per connection: the OS page cache holds the rest, outside our RSS
 # The database's pages may take this share of the disk bound; the write-ahead log takes
 # the rest (checkpointed at a sixteenth, truncated to an eighth). Past it, records are
 # evicted down to EVICT_TO.
@@ -88,10 +89,6 @@ CREATE TABLE IF NOT EXISTS servers (
     instance TEXT PRIMARY KEY, build TEXT NOT NULL, seen REAL NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS reports (server TEXT PRIMARY KEY, seen REAL NOT NULL, counters BLOB NOT NULL) WITHOUT ROWID;
 """
-_GET_MANY = (
-    "SELECT r.path, coalesce(u.used, 0), r.raw FROM records r LEFT JOIN uses u ON u.build = r.build AND u.path = r.path "
-    "WHERE r.build = ? AND r.path IN (SELECT value FROM json_each(?))"
-)
 _BUILD_TABLES = ("records", "uses", "tags", "tag_marks", "leases", "static_paths", "changes")
 
 
@@ -104,7 +101,6 @@ class DiskBackend:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._writes = 0
-        self._read_since_stamp: set[tuple[str, str]] = set()  # records read whose use stamp is old
         try:
             Path(directory).mkdir(parents=True, exist_ok=True)
             self._connection().executescript(_SCHEMA)
@@ -115,7 +111,8 @@ class DiskBackend:
             log.warning("cache: %s in %s is an older isr's cache, no longer used: delete it once no older server runs", older[0], directory)
         self._readers = Threads(READ_THREADS, "isr-cache-read")  # once the cache opened: nothing to stop otherwise
         self._writer = Threads(1, "isr-cache-write")
-        self._records = Batches(self._readers, self._get_many, RECORD_READS_AT_ONCE)
+        self._reader = RecordReader(self._file, USE_STAMP_EVERY_S)
+        self._records = Batches(self._reader.fetch, RECORD_READS_AT_ONCE)
 
     # -- threads and connections ------------------------------------------------------
 
@@ -156,18 +153,6 @@ class DiskBackend:
 
     def get(self, build_id: str, path: str) -> asyncio.Future[bytes | None]:
         return self._records.get((build_id, path))
-
-    def _get_many(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
-        """Records by (build, path), one query per build asked for (nearly always one)."""
-        found: dict[tuple[str, str], bytes] = {}
-        old = time.time() - USE_STAMP_EVERY_S
-        for build_id in {build for build, _ in keys}:
-            paths = orjson.dumps([path for build, path in keys if build == build_id]).decode()
-            for path, used, raw in self._connection().execute(_GET_MANY, (build_id, paths)):
-                found[build_id, path] = raw
-                if used < old:
-                    self._read_since_stamp.add((build_id, path))  # a read is a use: stamped with the next touch()
-        return found
 
     async def put(self, build_id: str, records: list[Stored]) -> list[bool]:
         return await self._write(self._put, build_id, records)
@@ -233,7 +218,7 @@ class DiskBackend:
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('pruned', ?)", (last,))
 
     async def touch(self, build_id: str, paths: Collection[str]) -> None:
-        read, self._read_since_stamp = self._read_since_stamp, set()
+        read, self._reader.unstamped = self._reader.unstamped, set()
         rows = [(build_id, path) for path in paths] + list(read)
         if rows:
             await self._write(self._touch, rows)
@@ -395,9 +380,11 @@ class DiskBackend:
         return int(records), _used_bytes(db)
 
     async def close(self) -> None:
+        self._reader.close()
         await asyncio.to_thread(self._close)  # joins threads that may be mid-query
 
     def _close(self) -> None:
+        self._reader.wait()
         self._readers.shutdown()
         self._writer.shutdown()
         with self._lock:

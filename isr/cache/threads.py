@@ -75,8 +75,7 @@ class Batches(Generic[K, V]):
     a thread and back instead of one a record.
     """
 
-    def __init__(self, threads: Threads, fetch: Callable[[list[K]], dict[K, V]], limit: int, most: int = 64) -> None:
-        self._threads = threads
+    def __init__(self, fetch: Callable[[list[K]], asyncio.Future[dict[K, V]]], limit: int, most: int = 64) -> None:
         self._fetch = fetch
         self._limit = limit
         self._most = most
@@ -94,7 +93,7 @@ class Batches(Generic[K, V]):
     def _start(self) -> None:
         batch, self._waiting = self._waiting[: self._most], self._waiting[self._most :]
         try:
-            call = self._threads.run(self._fetch, [key for key, _ in batch])
+            call = self._fetch([key for key, _ in batch])
         except CacheError as exc:  # closed: so are the reads queued behind
             _fail(batch + self._waiting, exc)
             self._waiting = []

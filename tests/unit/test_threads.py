@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 import threading
 import time
 
@@ -55,7 +56,7 @@ async def test_batches_coalesce_the_keys_asked_while_a_fetch_runs() -> None:
         fetched.append(keys)
         return {key: f"v{key}" for key in keys if key % 2 == 0}
 
-    batches = Batches(threads, fetch, limit=1, most=50)
+    batches = Batches(partial(threads.run, fetch), limit=1, most=50)
     try:
         first = batches.get(0)  # starts a fetch at once
         rest = [batches.get(n) for n in range(1, 101)]  # wait for it, then go in batches of 50
@@ -75,7 +76,7 @@ async def test_a_failed_fetch_fails_its_batch_only_and_a_closed_one_fails_at_onc
             raise ValueError("boom")
         return {key: key for key in keys}
 
-    batches = Batches(threads, fetch, limit=1)
+    batches = Batches(partial(threads.run, fetch), limit=1)
     with pytest.raises(ValueError, match="boom"):
         await batches.get("bad")
     assert await batches.get("good") == "good"
@@ -118,7 +119,7 @@ async def test_closing_fails_every_key_still_waiting() -> None:
             return True
         return False
 
-    batches = Batches(threads, fetch, limit=1, most=2)
+    batches = Batches(partial(threads.run, fetch), limit=1, most=2)
     asked = [batches.get(n) for n in range(6)]  # 0 runs; 1-5 wait, two to a call
     closing = threading.Thread(target=threads.shutdown)
     closing.start()  # it waits for the running fetch

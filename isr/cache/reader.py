@@ -1,0 +1,192 @@
+"""Record reads of the disk cache, answered by a process of its own (read_process.py).
+
+Why a process and not a thread: a reader thread needs the GIL to hand each row back, and
+an event loop busy serving gives the GIL up only when it waits, or once every switch
+interval (5 ms). Measured at 20,000 pages beyond memory, a batch of 31 reads took 3.8 ms
+on a thread though SQLite needed a tenth of that, and the loop sat idle a fifth of the
+time waiting for it. The process shares no GIL: it reads while the loop serves, and the
+loop only receives the bytes on a socket it polls like any other.
+
+The process starts on the first read, ends when its socket closes (so also when the
+server dies), and is started again on the next read if it ever ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import subprocess
+import sys
+from collections import deque
+from pathlib import Path
+
+import orjson
+
+from isr.cache import read_process
+from isr.errors import CacheError
+
+log = logging.getLogger("isr")
+
+Key = tuple[str, str]  # (build, path)
+_STOP_WAIT_S = 5.0
+
+
+class RecordReader:
+    def __init__(self, file: Path, stamp_every_s: float) -> None:
+        self._file = file
+        self._stamp_every_s = stamp_every_s
+        self._process: subprocess.Popen[bytes] | None = None
+        self._sock: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiting: deque[asyncio.Future[dict[Key, bytes]]] = deque()
+        self._unsent = bytearray()
+        self._head: tuple[int, int] | None = None
+        self._frame = bytearray()
+        self._view = memoryview(self._frame)
+        self._filled = 0
+        self.unstamped: set[Key] = set()  # records read whose use stamp is old (DiskBackend.touch)
+        self._closed = False
+
+    def fetch(self, keys: list[Key]) -> asyncio.Future[dict[Key, bytes]]:
+        """The records stored under these keys (those found), as a future."""
+        if self._closed:
+            raise CacheError("the cache is closed")  # a late read would wait forever
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._stop(CacheError("the cache is used from another event loop"))
+            self._start(loop)
+        sock = self._sock
+        assert sock is not None
+        future: asyncio.Future[dict[Key, bytes]] = loop.create_future()
+        body = orjson.dumps(keys)
+        self._unsent += read_process.LENGTH.pack(len(body)) + body
+        self._waiting.append(future)
+        self._send()
+        return future
+
+    def close(self) -> None:
+        """Stop the process (on the loop that reads; waiting for it to end is `wait`)."""
+        self._closed = True
+        self._stop(CacheError("the cache is closed"))
+
+    def wait(self) -> None:
+        """Reap a stopped process (blocking: call it off the loop)."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        try:
+            process.wait(_STOP_WAIT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.wait()  # one that ended or was stopped before: it has its socket's EOF
+        self._expect(None)
+        ours, theirs = socket.socketpair()
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, read_process.__file__, str(theirs.fileno()), str(self._file), repr(self._stamp_every_s)],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+            )
+        except OSError as exc:
+            ours.close()
+            raise CacheError(f"cannot start the cache's read process: {exc}") from None
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        self._sock, self._loop = ours, loop
+        loop.add_reader(ours.fileno(), self._received)
+
+    def _stop(self, reason: CacheError) -> None:
+        sock, loop = self._sock, self._loop
+        self._sock = self._loop = None
+        if sock is not None and loop is not None:
+            if not loop.is_closed():
+                loop.remove_reader(sock.fileno())
+                loop.remove_writer(sock.fileno())
+            sock.close()  # the process reads its end's EOF and exits
+        self._unsent.clear()
+        self._expect(None)
+        waiting, self._waiting = self._waiting, deque()
+        for future in waiting:
+            if not future.done():
+                future.set_exception(reason)
+
+    def _send(self) -> None:
+        sock, loop = self._sock, self._loop
+        assert sock is not None and loop is not None
+        try:
+            sent = sock.send(self._unsent)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            self._ended(f"cannot reach it: {exc}")
+            return
+        del self._unsent[:sent]
+        if self._unsent:
+            loop.add_writer(sock.fileno(), self._flush)
+
+    def _flush(self) -> None:
+        assert self._sock is not None and self._loop is not None
+        self._loop.remove_writer(self._sock.fileno())
+        self._send()
+
+    def _expect(self, head: tuple[int, int] | None) -> None:
+        """Receive a reply's head next (None), or the body of the reply with this head."""
+        self._head = head
+        self._frame = bytearray(read_process.REPLY_HEAD.size if head is None else sum(head))
+        self._view = memoryview(self._frame)
+        self._filled = 0
+
+    def _received(self) -> None:
+        """Read into the frame expected, exactly: bytes go from the socket to it and from it
+        into each record's bytes, no other copy."""
+        sock = self._sock
+        assert sock is not None
+        while True:
+            try:
+                count = sock.recv_into(self._view[self._filled :])
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                self._ended(str(exc))
+                return
+            if not count:
+                self._ended("it ended")
+                return
+            self._filled += count
+            if self._filled < len(self._frame):
+                return  # the socket is drained
+            if self._head is None:
+                head = read_process.REPLY_HEAD.unpack(self._frame)
+                self._expect(head)
+                if sum(head):
+                    continue
+            self._answer()
+
+    def _answer(self) -> None:
+        assert self._head is not None
+        index_size, _ = self._head
+        view = self._view
+        index = orjson.loads(view[:index_size])
+        self._expect(None)
+        future = self._waiting.popleft()
+        if future.done():
+            return
+        if isinstance(index, dict):
+            future.set_exception(CacheError(f"cannot read the cache: {index['error']}"))
+            return
+        found: dict[Key, bytes] = {}
+        offset = index_size
+        for build, path, unstamped, size in index:
+            found[build, path] = bytes(view[offset : offset + size])
+            offset += size
+            if unstamped:
+                self.unstamped.add((build, path))
+        future.set_result(found)
+
+    def _ended(self, why: str) -> None:
+        log.warning("cache: the read process stopped (%s); it starts again on the next read", why)
+        self._stop(CacheError(f"the cache's read process stopped ({why})"))

@@ -1,0 +1,56 @@
+"""The disk cache's read process: records read in batches outside the server's GIL,
+and a process that ends is replaced on the next read."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from isr.errors import CacheError
+
+from cache_support import opened, stored
+
+
+def _read_process(disk: object) -> int:
+    process = disk._reader._process  # type: ignore[attr-defined]
+    assert process is not None and process.poll() is None
+    return int(process.pid)
+
+
+async def test_concurrent_reads_of_many_records_each_get_their_own_bytes(tmp_path: Path) -> None:
+    async with opened(tmp_path) as disk:
+        await disk.put("b1", [stored(f"/p{n}", raw=os.urandom(10) * (n + 1)) for n in range(300)])
+        expected = {f"/p{n}": None for n in range(300)}
+        for n in range(300):
+            expected[f"/p{n}"] = await disk.get("b1", f"/p{n}")  # one at a time
+        together = await asyncio.gather(*(disk.get("b1", f"/p{n}") for n in range(300)), disk.get("b1", "/none"))
+        assert together[:300] == list(expected.values()) and together[300] is None
+        assert len({len(raw or b"") for raw in together[:300]}) == 300
+
+
+async def test_a_killed_read_process_fails_its_reads_and_the_next_read_starts_another(tmp_path: Path) -> None:
+    async with opened(tmp_path) as disk:
+        await disk.put("b1", [stored("/a", raw=b"one")])
+        assert await disk.get("b1", "/a") == b"one"
+        first = _read_process(disk)
+        os.kill(first, signal.SIGKILL)
+        with pytest.raises(CacheError, match="read process stopped"):
+            for _ in range(200):  # until the loop sees its socket close
+                await disk.get("b1", "/a")
+                await asyncio.sleep(0.01)
+        assert await disk.get("b1", "/a") == b"one"
+        assert _read_process(disk) != first
+
+
+async def test_closing_the_cache_ends_its_read_process(tmp_path: Path) -> None:
+    async with opened(tmp_path) as disk:
+        await disk.put("b1", [stored("/a", raw=b"one")])
+        assert await disk.get("b1", "/a") == b"one"
+        process = disk._reader._process  # type: ignore[attr-defined]
+    assert process is not None and process.poll() is not None
+    with pytest.raises(CacheError, match="closed"):
+        await disk.get("b1", "/a")

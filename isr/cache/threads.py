@@ -4,7 +4,8 @@
 chains it to an asyncio future through callbacks on both sides: for a HIT read from the
 disk cache, that machinery cost the event loop more than the SQLite query cost the
 reader thread. Here a call is one tuple on a SimpleQueue and one `call_soon_threadsafe`
-back to the loop that asked. Record reads go through `Batches`, many to a call.
+back to the loop that asked. `Batches` groups single-key lookups many to a call (the disk
+cache's record reads, which its read process answers).
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ class Batches(Generic[K, V]):
 
     For the disk cache's record reads: one SQLite query for 32 records costs about half
     the CPU of 32 queries (10.6 against 23.6 µs a record), and the batch takes one trip to
-    a thread and back instead of one a record.
+    the read process and back instead of one a record.
     """
 
     def __init__(self, fetch: Callable[[list[K]], asyncio.Future[dict[K, V]]], limit: int, most: int = 64) -> None:

@@ -30,7 +30,7 @@ JSON_TYPE = "application/json"
 _HEADER = struct.Struct(">I")
 
 
-@dataclass
+@dataclass(slots=True)  # slots: fewer cache lines a HIT touches, on a page not served lately
 class Variant:
     """One representation (HTML or JSON) in every stored content coding."""
 
@@ -45,10 +45,10 @@ class Variant:
     # carries, as the CIMultiDict aiohttp would otherwise build from a dict each time. Not
     # built up front: a record read from disk is usually served in one coding only.
     _headers: dict[Encoding, CIMultiDict[str]] = field(default_factory=dict, repr=False, compare=False)
+    encodings: tuple[Encoding, ...] = field(init=False, repr=False, compare=False)  # of bodies, for choose()
 
-    @property
-    def encodings(self) -> tuple[Encoding, ...]:
-        return tuple(self.bodies)
+    def __post_init__(self) -> None:
+        self.encodings = tuple(self.bodies)
 
     def prepare(self, cache_control: str, generation: str | None) -> None:
         self.cache_control = cache_control
@@ -88,7 +88,7 @@ def cache_control(revalidate: Revalidate) -> str:
     return f"s-maxage={revalidate}, stale-while-revalidate={ONE_YEAR - int(revalidate)}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Record:
     path: str
     page: str

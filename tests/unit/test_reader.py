@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -54,3 +57,43 @@ async def test_closing_the_cache_ends_its_read_process(tmp_path: Path) -> None:
     assert process is not None and process.poll() is not None
     with pytest.raises(CacheError, match="closed"):
         await disk.get("b1", "/a")
+
+
+_SERVER = """
+import asyncio, sys
+from isr.cache.disk import DiskBackend
+
+async def main():
+    disk = DiskBackend(sys.argv[1], 2**30)
+    await disk.get("b1", "/a")
+    print(disk._reader._process.pid, flush=True)
+    await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+def test_the_read_process_ends_with_a_server_killed_with_sigkill(tmp_path: Path) -> None:
+    server = subprocess.Popen([sys.executable, "-c", _SERVER, str(tmp_path)], stdout=subprocess.PIPE)
+    try:
+        assert server.stdout is not None
+        reader = int(server.stdout.readline())
+        assert Path(f"/proc/{reader}").exists()
+    finally:
+        server.kill()
+        server.wait()
+        assert server.stdout is not None
+        server.stdout.close()
+    deadline = time.monotonic() + 10
+    while _alive(reader) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not _alive(reader), "the read process outlived its server"
+
+
+def _alive(pid: int) -> bool:
+    """Running and not a zombie (an orphan is reaped by init, or by us as the subreaper)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from time import monotonic, sleep  # not through `time`, which tests replace with a fake clock
 from typing import Any, TypeVar
 
 import orjson
@@ -59,7 +60,9 @@ EVICT_TO = 0.7
 EVICT_BATCH = 64  # records deleted per eviction step
 CHANGES_KEPT_S = 600.0  # how long other processes can fall behind before they resync
 PRUNE_EVERY = 256  # writes between two prunings of the change log
-SERVER_SEEN_S = 30.0  # a server that announced itself this recently is alive
+SERVER_SEEN_S = 30.0
+OPEN_TIMEOUT_S = 30.0  # SQLite's busy timeout, and how long opening waits out other openers
+OPEN_RETRY_S = 0.05  # a server that announced itself this recently is alive
 
 # A record's use stamp sits in a table of its own: renewing it rewrites a small row, not
 # the record's overflow pages; and `raw` comes last in its row, so reading the columns
@@ -103,7 +106,7 @@ class DiskBackend:
         self._writes = 0
         try:
             Path(directory).mkdir(parents=True, exist_ok=True)
-            self._connection().executescript(_SCHEMA)
+            self._create_schema()
         except (OSError, sqlite3.Error) as exc:
             raise CacheError(f"cannot open cache folder {directory}: {exc}") from None
         older = [name for name in OLDER_DATABASES if (Path(directory) / name).exists()]
@@ -116,19 +119,42 @@ class DiskBackend:
 
     # -- threads and connections ------------------------------------------------------
 
+    def _create_schema(self) -> None:
+        """Create the tables (in one write transaction), waiting out another process doing the
+        same: SQLite answers some lock conflicts at once, without its busy timeout (servers of
+        `--workers N` opening a new cache together saw "database is locked" one start in ten)."""
+        deadline = monotonic() + OPEN_TIMEOUT_S
+        while True:
+            try:
+                self._connection().executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or monotonic() > deadline:
+                    raise
+                self._drop_connection()
+                sleep(OPEN_RETRY_S)
+
+    def _drop_connection(self) -> None:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is not None:
+            self._local.db = None
+            with self._lock:
+                self._connections.remove(db)
+            db.close()
+
     def _connection(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self._file, timeout=30, isolation_level=None, check_same_thread=False)
+            db = sqlite3.connect(self._file, timeout=OPEN_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+            self._local.db = db  # before the pragmas: closed by _drop_connection if one fails
+            with self._lock:
+                self._connections.append(db)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # WAL: atomic and consistent; durable to the last checkpoint
             db.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KB}")
             db.execute("PRAGMA mmap_size=0")
             db.execute(f"PRAGMA journal_size_limit={self.size_limit // 8}")
             db.execute(f"PRAGMA wal_autocheckpoint={max(min(self.size_limit // 16 // 4096, 1000), 8)}")
-            self._local.db = db
-            with self._lock:
-                self._connections.append(db)
         return db
 
     @contextmanager

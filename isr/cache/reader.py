@@ -42,10 +42,7 @@ class RecordReader:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiting: deque[asyncio.Future[dict[Key, bytes]]] = deque()
         self._unsent = bytearray()
-        self._head: tuple[int, int] | None = None
-        self._frame = bytearray()
-        self._view = memoryview(self._frame)
-        self._filled = 0
+        self._expect(None)
         self.unstamped: set[Key] = set()  # records read whose use stamp is old (DiskBackend.touch)
         self._closed = False
         self._running = RunningLoop()
@@ -84,8 +81,7 @@ class RecordReader:
             process.wait()
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.wait()  # one that ended or was stopped before: it has its socket's EOF
-        self._expect(None)
+        self.wait()  # one that ended or was stopped before: it has read its socket's EOF
         ours, theirs = socket.socketpair()
         try:
             self._process = subprocess.Popen(

@@ -1,8 +1,9 @@
 """A generation record: both variants of one page generation, ready to send.
 
-Everything a response needs (compressed bodies, ETags, headers) is computed when the
-generation is made, so serving a HIT only picks prebuilt bytes. A record is stored as
-one value (`to_bytes`), so HTML and JSON can never come from different generations.
+Everything a response needs (compressed bodies, ETags, the serialized head of each
+response) is computed when the generation is made, or once on its first response, so
+serving a HIT only picks prebuilt bytes. A record is stored as one value (`to_bytes`),
+so HTML and JSON can never come from different generations.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import struct
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
+from http import HTTPStatus
 from typing import Any, Literal
 
 import orjson
-from multidict import CIMultiDict
 
 from isr.cache.compression import Encoding, compress
 from isr.constants import GENERATION, NO_STORE, ONE_YEAR
@@ -41,10 +42,10 @@ class Variant:
     location: str | None = None
     cache_control: str = NO_STORE
     generation: str | None = None
-    # Per coding, built on its first response: the headers every response of this variant
-    # carries, as the CIMultiDict aiohttp would otherwise build from a dict each time. Not
-    # built up front: a record read from disk is usually served in one coding only.
-    _headers: dict[Encoding, CIMultiDict[str]] = field(default_factory=dict, repr=False, compare=False)
+    # Per coding, built on its first response: the status line and the headers every response
+    # of this variant carries, serialized as sent (see `head`). Not built up front: a record
+    # read from disk is usually served in one coding only.
+    _heads: dict[Encoding, bytes] = field(default_factory=dict, repr=False, compare=False)
     encodings: tuple[Encoding, ...] = field(init=False, repr=False, compare=False)  # of bodies, for choose()
 
     def __post_init__(self) -> None:
@@ -53,15 +54,21 @@ class Variant:
     def prepare(self, cache_control: str, generation: str | None) -> None:
         self.cache_control = cache_control
         self.generation = generation
-        self._headers.clear()
+        self._heads.clear()
 
-    def headers(self, coding: Encoding) -> CIMultiDict[str]:
-        built = self._headers.get(coding)
+    def head(self, coding: Encoding) -> bytes:
+        """The start of every HTTP/1.1 response of this variant in this coding: status line,
+        fixed headers and Content-Length, each line ending in CRLF, but not the blank line."""
+        built = self._heads.get(coding)
         if built is None:
-            built = self._headers[coding] = self._build_headers(coding)
+            lines = [f"HTTP/1.1 {self.status} {_reason(self.status)}\r\n"]
+            lines += [f"{name}: {value}\r\n" for name, value in self.headers(coding).items()]
+            lines.append(f"Content-Length: {len(self.bodies[coding])}\r\n")
+            built = self._heads[coding] = "".join(lines).encode()  # UTF-8, as aiohttp sends headers
         return built
 
-    def _build_headers(self, coding: Encoding) -> CIMultiDict[str]:
+    def headers(self, coding: Encoding) -> dict[str, str]:
+        """The headers every response of this variant in this coding carries."""
         headers = {"Content-Type": self.content_type, "Cache-Control": self.cache_control, "ETag": self.etags[coding]}
         if len(self.bodies) > 1:
             headers["Vary"] = "Accept-Encoding"
@@ -71,7 +78,14 @@ class Variant:
             headers[GENERATION] = self.generation
         if self.location:
             headers["Location"] = self.location
-        return CIMultiDict(headers)
+        return headers
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:  # a status Python has no name for: the reason phrase may be empty
+        return ""
 
 
 def make_variant(status: int, content_type: str, body: bytes, location: str | None = None, best: bool = True) -> Variant:
@@ -158,10 +172,10 @@ class Record:
 
 
 # Bytes Python takes for a record beyond its bodies (objects, dicts, ETags, prebuilt
-# header multidicts), measured with tracemalloc (tests/unit/test_memory.py checks it).
+# serialized heads), measured with tracemalloc (tests/unit/test_memory.py checks it).
 RECORD_OVERHEAD = 1000
 VARIANT_OVERHEAD = 300
-CODING_OVERHEAD = 900
+CODING_OVERHEAD = 560
 
 
 def _variant_size(variant: Variant) -> int:

@@ -1,17 +1,26 @@
-"""Encoding an engine Answer as an HTTP response: coding, conditional requests, extras."""
+"""Encoding an engine Answer as an HTTP response: coding, conditional requests, extras.
+
+A cached page asked for plainly (GET or HEAD over HTTP/1.1 keep-alive, no condition) is
+written as `Prebuilt` bytes: the head its variant serialized once and the stored body,
+with only x-isr-cache, Age and Date added. Building an aiohttp Response instead copies,
+checks and serializes every header on every request: a third of a HIT's time.
+"""
 
 from __future__ import annotations
 
 import time
+from email.utils import formatdate
 
 import orjson
 from aiohttp import web
+from aiohttp.http import SERVER_SOFTWARE, HttpVersion11
 
 from isr.cache.compression import Encoding, choose
 from isr.cache.record import Record, Variant
 from isr.constants import CACHE_STATE, NO_STORE
 
 _codings: dict[tuple[str, tuple[Encoding, ...]], Encoding] = {}  # memo: Accept-Encoding -> coding
+_PLAIN = frozenset({"GET", "HEAD"})
 
 
 def respond(
@@ -21,13 +30,18 @@ def respond(
     record: Record | None = None,
     extra: dict[str, str] | None = None,
     now: float | None = None,
-) -> web.Response:
+) -> web.StreamResponse:
     coding = _coding(request, variant.encodings)
-    headers = variant.headers(coding).copy()
+    if now is None:
+        now = time.time()
+    if state is not None and record is not None and not extra and _plain(request):
+        body = variant.bodies[coding] if request.method == "GET" else b""
+        return Prebuilt(request, (variant.head(coding), _STATE_LINES[state], _age(record, now), _CLOCK.lines(now), body))
+    headers = variant.headers(coding)
     if state is not None:
         headers[CACHE_STATE] = state
     if record is not None:
-        headers["Age"] = str(max(int((now or time.time()) - record.generated_at), 0))
+        headers["Age"] = _age(record, now).decode()
     if extra:
         headers.update(extra)
     etag = request.headers.get("If-None-Match")
@@ -35,6 +49,63 @@ def respond(
         headers.pop("Content-Encoding", None)
         return web.Response(status=304, headers=headers)
     return web.Response(status=variant.status, body=variant.bodies[coding], headers=headers)
+
+
+class Prebuilt(web.StreamResponse):
+    """A response written as the bytes given, in one write, on a connection kept alive.
+
+    StreamResponse's own state (headers, cookies, compression) is never set up: aiohttp's
+    connection only calls `prepare` and `write_eof` and reads `keep_alive`.
+    """
+
+    def __init__(self, request: web.BaseRequest, parts: tuple[bytes, ...]) -> None:  # no super().__init__(): see above
+        self._request = request
+        self._parts = parts
+        self._keep_alive = True
+        self._eof_sent = False
+
+    async def prepare(self, request: web.BaseRequest) -> None:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            raise ConnectionResetError("the client went away")
+        transport.writelines(self._parts)
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        """Wait while the client reads slower than we write, as aiohttp's writer does."""
+        self._eof_sent = True
+        await self._request._payload_writer.drain()
+
+
+class _Clock:
+    """The Date and Server lines, made again once a second."""
+
+    __slots__ = ("_second", "_lines")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._lines = b""
+
+    def lines(self, now: float) -> bytes:
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._lines = f"\r\nDate: {formatdate(second, usegmt=True)}\r\nServer: {SERVER_SOFTWARE}\r\n\r\n".encode()
+        return self._lines
+
+
+_CLOCK = _Clock()
+_STATE_LINES = {state: f"{CACHE_STATE}: {state}\r\nAge: ".encode() for state in ("HIT", "STALE", "MISS")}
+
+
+def _plain(request: web.BaseRequest) -> bool:
+    return (
+        request.method in _PLAIN and request.version == HttpVersion11 and request.keep_alive
+        and "If-None-Match" not in request.headers
+    )
+
+
+def _age(record: Record, now: float) -> bytes:
+    return b"%d" % max(int(now - record.generated_at), 0)
 
 
 def _coding(request: web.BaseRequest, available: tuple[Encoding, ...]) -> Encoding:

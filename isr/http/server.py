@@ -145,7 +145,7 @@ class Handler:
             answer = await live.engine.server_side(route, params, path, _request_event(request), True)
         return await self._answer(request, raw, answer, True, live)
 
-    async def _answer(self, request: web.BaseRequest, raw: str, answer: Answer, as_json: bool, live: Deployment) -> web.Response:
+    async def _answer(self, request: web.BaseRequest, raw: str, answer: Answer, as_json: bool, live: Deployment) -> web.StreamResponse:
         if answer.record is not None:
             live.memory.alias(raw, answer.record, as_json)
         live.stats.count(answer.state)

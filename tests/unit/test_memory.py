@@ -34,7 +34,7 @@ def test_bytes_match_what_python_allocates() -> None:
             assert served is not None
             for variant in (served.html, served.data):
                 for coding in variant.encodings:
-                    variant.headers(coding)
+                    variant.head(coding)
         gc.collect()
         grown = tracemalloc.get_traced_memory()[0] - before
     finally:

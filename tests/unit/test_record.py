@@ -59,3 +59,18 @@ def test_data_script_cannot_be_closed_by_a_prop() -> None:
 
 def test_embed_without_body_appends() -> None:
     assert embed(b"<p>x</p>", b"{}").endswith(b"{}</script>")
+
+
+def test_a_variant_serializes_its_head_once_per_coding() -> None:
+    html = record().html
+    head = html.head("br")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n") and head.endswith(b"\r\n") and not head.endswith(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")[1:-1]
+    fields = dict(line.split(": ", 1) for line in lines)
+    assert fields == {**html.headers("br"), "Content-Length": str(len(html.bodies["br"]))}
+    assert html.head("br") is head  # made once
+    html.prepare("no-store", "g2")  # a new Cache-Control or generation makes it again
+    assert b"Cache-Control: no-store\r\n" in html.head("br") and b"x-isr-generation: g2\r\n" in html.head("br")
+    moved = make_variant(308, HTML_TYPE, b"moved", location="/caf\u00e9")
+    assert moved.head("identity").startswith(b"HTTP/1.1 308 Permanent Redirect\r\n")
+    assert "Location: /caf\u00e9\r\n".encode() in moved.head("identity")

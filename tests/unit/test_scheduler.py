@@ -1,6 +1,7 @@
 """The regeneration scheduler: single flight per path, back-off after failures."""
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -78,7 +79,10 @@ class Versioned(Job):
 async def test_revalidation_during_a_run_queues_one_follow_up(tmp_path: Path) -> None:
     scheduler, job = Scheduler(store(tmp_path)), Versioned()
     scheduler.refresh("/p", job, 5)  # a background run starts with data 0
-    await asyncio.sleep(0.05)
+    deadline = time.monotonic() + 10
+    while not job.read:  # it has read the data (a lease first: a loaded machine takes a while)
+        assert time.monotonic() < deadline, "the background run never started"
+        await asyncio.sleep(0.005)
     job.data = 1  # the data changes, then revalidations arrive while the run is going
     records = await asyncio.gather(*(scheduler.revalidate("/p", job, 5) for _ in range(10)))
     assert job.read == [0, 1]  # one follow-up for all ten, and it saw the new data

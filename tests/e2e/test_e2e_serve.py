@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import socket
 import time
 from urllib.parse import urlsplit
 
@@ -19,6 +20,7 @@ from e2e_support import (
     assert_no_leak,
     data_path,
     embedded_data,
+    raw_request,
     rendered_value,
     wait_for,
 )
@@ -246,6 +248,45 @@ def test_json_variant_is_compressed_too(server: Server) -> None:
     gz = server.page(url, headers={"Accept-Encoding": "gzip"})
     assert gz.header("content-encoding") == "gzip", gz.describe()
     assert gzip.decompress(gz.body) == plain.body
+
+
+# ------------------------------------------------------- connections
+
+def _responses(data: bytes) -> list[tuple[str, dict[str, str], bytes]]:
+    """Split the bytes of responses sent one after another on a connection (by Content-Length)."""
+    found = []
+    while data:
+        head, _, data = data.partition(b"\r\n\r\n")
+        status, *lines = head.decode("latin-1").split("\r\n")
+        headers = {name.lower(): value for name, _, value in (line.partition(": ") for line in lines)}
+        size = int(headers["content-length"])
+        found.append((status, headers, data[:size]))
+        data = data[size:]
+    return found
+
+
+def test_hits_pipelined_on_one_connection_come_back_whole_and_in_order(server: Server) -> None:
+    paths = ["/about", "/", data_path(server.build_id(), "/about"), "/about", "/"]
+    expected = [server.page(path) for path in paths]  # each a HIT from now on
+    sent = "".join(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n" for path in paths[:-1])
+    sent += f"HEAD {paths[-1]} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+        sock.sendall(sent.encode())
+        answers = _responses(b"".join(iter(lambda: sock.recv(65536), b"")))  # until the server closes
+    assert [status for status, _, _ in answers] == ["HTTP/1.1 200 OK"] * len(paths)
+    for (status, headers, body), want, path in zip(answers[:-1], expected, paths, strict=False):
+        assert body == want.body, path
+        assert headers["x-isr-cache"] == "HIT" and headers["etag"] == want.header("etag"), (path, headers)
+        assert headers["x-isr-generation"] == want.generation and "date" in headers, (path, headers)
+    last = answers[-1][1]
+    assert last["connection"] == "close" and last["content-length"] == str(len(expected[-1].body)), last
+
+
+def test_an_http_1_0_client_gets_the_hit_and_the_connection_closes(server: Server) -> None:
+    want = server.page("/about")
+    status, headers, body = raw_request(server.port, b"GET /about HTTP/1.0\r\n\r\n")
+    assert status == 200 and body == want.body, headers
+    assert headers["x-isr-cache"] == "HIT" and headers["etag"] == want.header("etag"), headers
 
 
 # ------------------------------------------------------------------------ HEAD

@@ -1,6 +1,6 @@
 """The request handler: the HIT hot path first, everything else after it.
 
-A fresh HIT is one dict lookup on the raw path and a prebuilt response; it never
+A fresh HIT is one dict lookup on the raw path and one write of prebuilt bytes; it never
 touches the disk cache, the router or the engine.
 """
 

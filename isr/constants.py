@@ -9,6 +9,8 @@ CACHE_STATE: Final = "x-isr-cache"
 GENERATION: Final = "x-isr-generation"
 ERROR_CODE: Final = "x-isr-error-code"
 
+READ_METHODS: Final = frozenset({"GET", "HEAD"})  # what a page answers
+
 HIT: Final = "HIT"
 STALE: Final = "STALE"
 MISS: Final = "MISS"

@@ -17,10 +17,9 @@ from aiohttp.http import SERVER_SOFTWARE, HttpVersion11
 
 from isr.cache.compression import Encoding, choose
 from isr.cache.record import Record, Variant
-from isr.constants import CACHE_STATE, NO_STORE
+from isr.constants import CACHE_STATE, NO_STORE, READ_METHODS
 
 _codings: dict[tuple[str, tuple[Encoding, ...]], Encoding] = {}  # memo: Accept-Encoding -> coding
-_PLAIN = frozenset({"GET", "HEAD"})
 
 
 def respond(
@@ -99,7 +98,7 @@ _STATE_LINES = {state: f"{CACHE_STATE}: {state}\r\nAge: ".encode() for state in 
 
 def _plain(request: web.BaseRequest) -> bool:
     return (
-        request.method in _PLAIN and request.version == HttpVersion11 and request.keep_alive
+        request.method in READ_METHODS and request.version == HttpVersion11 and request.keep_alive
         and "If-None-Match" not in request.headers
     )
 

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from aiohttp import web
 from multidict import CIMultiDict
 
-from isr.constants import DATA_PREFIX, HIT, NO_STORE, STALE
+from isr.constants import DATA_PREFIX, HIT, NO_STORE, READ_METHODS, STALE
 from isr.engine.engine import Answer, Engine, error_answer
 from isr.errors import BadPath, FunctionError
 from isr.http.admin import Admin
@@ -27,8 +27,6 @@ from isr.site.paths import URL_SAFE, join_path, split_path
 from isr.site.routes import Params, Route
 
 log = logging.getLogger("isr")
-
-_READ = frozenset({"GET", "HEAD"})
 
 
 class Deployment:
@@ -61,7 +59,7 @@ class Handler:
         if query != -1:
             raw = raw[:query]
         hit = live.hot.get(raw)
-        if hit is not None and request.method in _READ and _ascii(request.raw_headers):
+        if hit is not None and request.method in READ_METHODS and _ascii(request.raw_headers):
             record, variant = hit
             now = time.time()
             live.memory.touch(record, now)
@@ -101,13 +99,13 @@ class Handler:
         if len(raw) > 1 and raw.endswith("/"):
             return _redirect_without_slash(request, raw)
         segments = split_path(raw)
-        if request.method in _READ and (file := live.public.find(segments)):
+        if request.method in READ_METHODS and (file := live.public.find(segments)):
             return web.FileResponse(file)
         match = live.site.routes.match(segments)
         if match is None:
             return await self._answer(request, raw, await live.engine.not_found(join_path(segments)), False, live)
         route, params = match
-        if request.method not in _READ and route.kind != "API":
+        if request.method not in READ_METHODS and route.kind != "API":
             return _not_allowed()
         path = join_path(segments)
         if route.cached:
@@ -128,7 +126,7 @@ class Handler:
 
     async def _data(self, request: web.BaseRequest, raw: str, live: Deployment) -> web.StreamResponse:
         build, _, rest = raw[len(DATA_PREFIX) :].partition("/")
-        if request.method not in _READ:
+        if request.method not in READ_METHODS:
             return _not_allowed()
         if build != live.site.build_id or not rest.endswith(".json"):
             return json_error(404, "NOT_FOUND", "unknown build or data URL; reload the page")

@@ -57,11 +57,17 @@ class Prebuilt(web.StreamResponse):
     connection only calls `prepare` and `write_eof` and reads `keep_alive`.
     """
 
+    _payload_writer = None  # never aiohttp's writer: what `prepared` and repr() read
+
     def __init__(self, request: web.BaseRequest, parts: tuple[bytes, ...]) -> None:  # no super().__init__(): see above
         self._request = request
         self._parts = parts
         self._keep_alive = True
         self._eof_sent = False
+
+    def __repr__(self) -> str:
+        status_line = self._parts[0].split(b"\r\n", 1)[0].decode()
+        return f"<Prebuilt {status_line!r}, {sum(map(len, self._parts))} bytes>"
 
     async def prepare(self, request: web.BaseRequest) -> None:
         transport = request.transport

@@ -1,0 +1,47 @@
+"""A HIT's prebuilt response: written in one call as given, never onto a closing connection."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from isr.http.responses import Prebuilt
+
+
+class Transport:
+    def __init__(self, closing: bool = False) -> None:
+        self.closing = closing
+        self.written: list[list[bytes]] = []
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def writelines(self, parts: Any) -> None:
+        self.written.append(list(parts))
+
+
+class Request:
+    def __init__(self, transport: Transport | None) -> None:
+        self.transport = transport
+
+
+def test_the_parts_go_out_in_one_write_and_the_connection_stays_open() -> None:
+    transport = Transport()
+    request = Request(transport)
+    parts = (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n", b"x-isr-cache: HIT\r\nAge: ", b"3", b"\r\n\r\n", b"hi")
+    response = Prebuilt(request, parts)  # type: ignore[arg-type]
+    assert response.keep_alive and not response.prepared
+    asyncio.run(response.prepare(request))  # type: ignore[arg-type]
+    assert transport.written == [list(parts)]
+    assert repr(response) == f"<Prebuilt 'HTTP/1.1 200 OK', {sum(map(len, parts))} bytes>"
+
+
+@pytest.mark.parametrize("transport", [None, Transport(closing=True)])
+def test_a_client_gone_is_a_connection_error(transport: Transport | None) -> None:
+    request = Request(transport)
+    response = Prebuilt(request, (b"HTTP/1.1 200 OK\r\n",))  # type: ignore[arg-type]
+    with pytest.raises(ConnectionResetError):  # aiohttp's connection takes it as the client gone
+        asyncio.run(response.prepare(request))  # type: ignore[arg-type]
+    assert transport is None or transport.written == []

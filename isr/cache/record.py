@@ -180,7 +180,8 @@ CODING_OVERHEAD = 560
 
 def _variant_size(variant: Variant) -> int:
     bodies = variant.bodies
-    return VARIANT_OVERHEAD + CODING_OVERHEAD * len(bodies) + sum(map(len, bodies.values())) + len(variant.location or "")
+    location = len(variant.location or "") * (1 + len(bodies))  # in every coding's head as well
+    return VARIANT_OVERHEAD + CODING_OVERHEAD * len(bodies) + sum(map(len, bodies.values())) + location
 
 
 def _variant_meta(variant: Variant, blobs: list[bytes]) -> dict[str, Any]:

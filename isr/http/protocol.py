@@ -64,7 +64,9 @@ class Connection(RequestHandler):
 
 
 class ConnectionServer(web.Server):
-    """aiohttp's low-level server, making `Connection`s with the limits above."""
+    """aiohttp's low-level server, making `Connection`s with the limits above. No access
+    log: isr logs what it serves itself, and a HIT's response (`Prebuilt`) has no headers
+    for aiohttp's logger to read."""
 
     def __init__(self, handler: Any) -> None:
         super().__init__(

@@ -35,7 +35,8 @@ def respond(
         now = time.time()
     if state is not None and record is not None and not extra and _plain(request):
         body = variant.bodies[coding] if request.method == "GET" else b""
-        return Prebuilt(request, (variant.head(coding), _STATE_LINES[state], _age(record, now), _CLOCK.lines(now), body))
+        parts = (variant.head(coding), _STATE_LINES[state], _age(record, now), _CLOCK.lines(now), body)
+        return Prebuilt(request, variant.status, parts)
     headers = variant.headers(coding)
     if state is not None:
         headers[CACHE_STATE] = state
@@ -54,13 +55,15 @@ class Prebuilt(web.StreamResponse):
     """A response written as the bytes given, in one write, on a connection kept alive.
 
     StreamResponse's own state (headers, cookies, compression) is never set up: aiohttp's
-    connection only calls `prepare` and `write_eof` and reads `keep_alive`.
+    connection only calls `prepare` and `write_eof` and reads `keep_alive` (its access log,
+    which would read the headers, is off: see ConnectionServer).
     """
 
     _payload_writer = None  # never aiohttp's writer: what `prepared` and repr() read
 
-    def __init__(self, request: web.BaseRequest, parts: tuple[bytes, ...]) -> None:  # no super().__init__(): see above
+    def __init__(self, request: web.BaseRequest, status: int, parts: tuple[bytes, ...]) -> None:  # no super().__init__(): see above
         self._request = request
+        self._status = status
         self._parts = parts
         self._keep_alive = True
         self._eof_sent = False

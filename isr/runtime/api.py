@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs
@@ -55,10 +56,14 @@ def server_owned(name: str) -> bool:
     return True
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what aiohttp's header writer refuses
+
+
 def check_header(name: str, value: str) -> None:
-    """A header a function sets may not carry line breaks (response splitting) or NUL."""
-    if not name or any(c in name for c in "\r\n\0: ") or any(c in value for c in "\r\n\0"):
-        raise ValueError(f"invalid header {name!r}: names and values may not contain line breaks or NUL")
+    """A header a function sets may not carry line breaks (response splitting) or other
+    control characters but tab: what aiohttp refuses to send, refused when it is set."""
+    if not name or any(c in name for c in ": \t") or _CONTROL.search(name) or _CONTROL.search(value):
+        raise ValueError(f"invalid header {name!r}: names and values may not contain line breaks or control characters")
 
 
 class Response:

@@ -17,7 +17,7 @@ from aiohttp.http import SERVER_SOFTWARE, HttpVersion11
 
 from isr.cache.compression import Encoding, choose
 from isr.cache.record import Record, Variant
-from isr.constants import CACHE_STATE, NO_STORE, READ_METHODS
+from isr.constants import CACHE_STATE, HIT, MISS, NO_STORE, READ_METHODS, STALE
 
 _codings: dict[tuple[str, tuple[Encoding, ...]], Encoding] = {}  # memo: Accept-Encoding -> coding
 
@@ -102,7 +102,7 @@ class _Clock:
 
 
 _CLOCK = _Clock()
-_STATE_LINES = {state: f"{CACHE_STATE}: {state}\r\nAge: ".encode() for state in ("HIT", "STALE", "MISS")}
+_STATE_LINES = {state: f"{CACHE_STATE}: {state}\r\nAge: ".encode() for state in (HIT, STALE, MISS)}
 
 
 def _plain(request: web.BaseRequest) -> bool:

@@ -108,7 +108,7 @@ def server_rss(server: Server) -> list[float]:
 
 def read_processes(pid: int) -> list[int]:
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [int(c) for c in children if b"read_process.py" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    return [int(c) for c in children if b"isr.cache.read_process" in Path(f"/proc/{c}/cmdline").read_bytes()]
 
 
 async def _get_all(base: str, count: int) -> tuple[Counter[str], Counter[str]]:

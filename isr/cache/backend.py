@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Collection
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from isr.cache.layout import Served
+
 
 @dataclass(frozen=True)
 class Stored:
@@ -53,6 +55,10 @@ class Backend(Protocol):
     def get(self, build_id: str, path: str) -> Awaitable[bytes | None]:
         """The stored record of a path, or None (a coroutine, or a future: the disk backend
         hands back its batch's future itself, one await less on the path of every read)."""
+
+    def get_served(self, build_id: str, path: str, variant: str, coding: str) -> Awaitable[Served | None]:
+        """One variant's response in a coding (identity if not stored in it) out of the stored
+        record of a path, without decoding the rest (layout.py); None if none is stored."""
 
     async def put(self, build_id: str, records: list[Stored]) -> list[bool]:
         """Store records, each replacing its path's atomically (readers see the old or

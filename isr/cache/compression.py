@@ -11,6 +11,7 @@ from isr.constants import COMPRESS_MIN_BYTES
 
 Encoding = Literal["identity", "br", "gzip"]
 PREFERENCE: tuple[Encoding, ...] = ("br", "gzip")
+ALL_CODINGS: tuple[Encoding, ...] = ("identity", "br", "gzip")  # of a body above COMPRESS_MIN_BYTES
 
 
 # Measured on the 12 KB (HTML + JSON) catalogue pages of benchmarks/item_site.py, per page:

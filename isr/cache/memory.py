@@ -98,16 +98,32 @@ class MemoryCache:
         if self.bytes + record.size <= self.max_bytes or record.path in self._records:
             return True
         reads = self._seen.get(record.path, 0) + 1
-        victim = next(iter(self._records.values()), None)
-        if victim is None or reads > self._uses(victim):
+        if self._outranks(reads):
             self._seen.pop(record.path, None)
             record.uses, record.aged = reads - 1, self._age  # this read counts when it is served (get)
             return True
-        self._seen[record.path] = reads
+        self.refused(record.path)
+        return False
+
+    def wants(self, path: str) -> bool:
+        """Whether `admits` would keep the record of a path, asked before reading it (a record
+        of the average size held stands for it): if not, it is read as a response only."""
+        held = len(self._records)
+        if not held or self.bytes + self.bytes // held <= self.max_bytes or path in self._records:
+            return True
+        return self._outranks(self._seen.get(path, 0) + 1)
+
+    def refused(self, path: str) -> None:
+        """A read of a path served but not kept: counted for its admission later."""
+        self._seen[path] = self._seen.get(path, 0) + 1
         self._count()
         if len(self._seen) > SEEN_KEPT:
             self._halve()
-        return False
+
+    def _outranks(self, reads: int) -> bool:
+        """Read more often lately than the least recently used record was used."""
+        victim = next(iter(self._records.values()), None)
+        return victim is None or reads > self._uses(victim)
 
     def _count(self) -> None:
         self._counted += 1

@@ -1,12 +1,16 @@
 """The program of the disk cache's read process, which answers record reads (see reader.py).
 
-Protocol, over a socketpair: a request is a u32 length and a JSON list of [build, path];
-a reply is a u32 index length, a u32 blob length, the JSON index ([build, path, stamp
-old?, size] per record found, or {"error": message}) and the records' bytes in index
-order. Replies come in request order.
+Protocol, over a socketpair: a request is a u32 length and a JSON list of [build, path,
+want], where want is null (the whole record) or [variant, coding] (that one response, as
+layout.served picks it). A reply is a u32 index length, a u32 blob length, the JSON index
+and the blobs in index order. The index has, per key found, [build, path, want, stamp
+old?, sizes of its blobs, freshness] (freshness: null for a whole record, else
+[status, generated_at, revalidate, started_at, tags]), or is {"error": message}. A whole record
+is one blob, a response two (head, body). Replies come in request order.
 
-It runs as a script (`python read_process.py FD DATABASE STAMP_EVERY_S`) and imports nothing
-of isr, so the process starts in tens of milliseconds.
+It runs as `python -m isr.cache.read_process FD DATABASE STAMP_EVERY_S` and imports of isr
+only the record layout (`isr` imports its client lazily), so it starts in tens of
+milliseconds.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from typing import Any
 
 import orjson
 
+from isr.cache import layout
+from isr.errors import CacheError
+
 PAGE_CACHE_KB = 4096  # per connection: the OS page cache holds the rest, outside our RSS
 GET_MANY = (
     "SELECT r.path, coalesce(u.used, 0), r.raw FROM records r LEFT JOIN uses u ON u.build = r.build AND u.path = r.path "
@@ -28,6 +35,7 @@ GET_MANY = (
 )
 LENGTH = struct.Struct(">I")
 REPLY_HEAD = struct.Struct(">II")
+Blob = bytes | memoryview
 
 
 def connect_reader(file: str) -> sqlite3.Connection:
@@ -38,23 +46,40 @@ def connect_reader(file: str) -> sqlite3.Connection:
     return db
 
 
-def read_records(db: sqlite3.Connection, keys: list[list[str]], stamp_every_s: float) -> tuple[list[Any], list[bytes]]:
-    """The records stored under (build, path) keys, one query per build asked for (nearly
-    always one), with whether each one's use stamp is older than `stamp_every_s`."""
-    by_build: defaultdict[str, list[str]] = defaultdict(list)
-    for build, path in keys:
-        by_build[build].append(path)
+def read_records(db: sqlite3.Connection, keys: list[list[Any]], stamp_every_s: float) -> tuple[list[Any], list[Blob]]:
+    """The records stored under (build, path, want) keys, one query per build asked for
+    (nearly always one), with whether each one's use stamp is older than `stamp_every_s`."""
+    by_build: defaultdict[str, defaultdict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
+    for build, path, want in keys:
+        by_build[build][path].append(want)
     old = time.time() - stamp_every_s
     index: list[Any] = []
-    blobs: list[bytes] = []
-    for build, paths in by_build.items():
-        for path, used, raw in db.execute(GET_MANY, (build, orjson.dumps(paths).decode())):
-            index.append((build, path, used < old, len(raw)))
-            blobs.append(raw)
+    blobs: list[Blob] = []
+    for build, wants in by_build.items():
+        for path, used, raw in db.execute(GET_MANY, (build, orjson.dumps(list(wants)).decode())):
+            for want in wants[path]:
+                picked = _picked(raw, want, blobs)
+                if picked is not None:
+                    index.append((build, path, want, used < old, *picked))
     return index, blobs
 
 
-def reply(index: Any, blobs: list[bytes]) -> bytes:
+def _picked(raw: bytes, want: list[str] | None, blobs: list[Blob]) -> tuple[list[int], list[Any] | None] | None:
+    """What a key wants of a record, appended to `blobs`: its sizes and freshness (None: a
+    response asked of bytes of another isr's layout, answered as not found)."""
+    if want is None:
+        blobs.append(raw)
+        return [len(raw)], None
+    try:
+        response = layout.served(memoryview(raw), *want)  # slices, not copies, until the reply is joined
+    except CacheError:
+        return None
+    blobs += (response.head, response.body)
+    freshness = [response.status, response.generated_at, response.revalidate, response.started_at, response.tags]
+    return [len(response.head), len(response.body)], freshness
+
+
+def reply(index: Any, blobs: list[Blob]) -> bytes:
     head = orjson.dumps(index)
     return REPLY_HEAD.pack(len(head), sum(map(len, blobs))) + head + b"".join(blobs)
 

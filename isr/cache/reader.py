@@ -24,12 +24,15 @@ from pathlib import Path
 import orjson
 
 from isr.cache import read_process
+from isr.cache.layout import Served
 from isr.cache.threads import RunningLoop
 from isr.errors import CacheError
 
 log = logging.getLogger("isr")
 
-Key = tuple[str, str]  # (build, path)
+Want = tuple[str, str] | None  # (variant, coding) for one response, None for the whole record
+Key = tuple[str, str, Want]  # (build, path, want)
+Found = bytes | Served  # a whole record's bytes, or one of its responses
 _STOP_WAIT_S = 5.0
 
 
@@ -40,15 +43,15 @@ class RecordReader:
         self._process: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._waiting: deque[asyncio.Future[dict[Key, bytes]]] = deque()
+        self._waiting: deque[asyncio.Future[dict[Key, Found]]] = deque()
         self._unsent = bytearray()
         self._expect(None)
-        self.unstamped: set[Key] = set()  # records read whose use stamp is old (DiskBackend.touch)
+        self.unstamped: set[tuple[str, str]] = set()  # (build, path) read whose use stamp is old (DiskBackend.touch)
         self._closed = False
         self._running = RunningLoop()
 
-    def fetch(self, keys: list[Key]) -> asyncio.Future[dict[Key, bytes]]:
-        """The records stored under these keys (those found), as a future."""
+    def fetch(self, keys: list[Key]) -> asyncio.Future[dict[Key, Found]]:
+        """What is stored under these keys (those found), as a future."""
         if self._closed:
             raise CacheError("the cache is closed")  # a late read would wait forever
         loop = self._running()
@@ -57,7 +60,7 @@ class RecordReader:
             self._start(loop)
         sock = self._sock
         assert sock is not None
-        future: asyncio.Future[dict[Key, bytes]] = loop.create_future()
+        future: asyncio.Future[dict[Key, Found]] = loop.create_future()
         body = orjson.dumps(keys)
         self._unsent += read_process.LENGTH.pack(len(body)) + body
         self._waiting.append(future)
@@ -85,7 +88,7 @@ class RecordReader:
         ours, theirs = socket.socketpair()
         try:
             self._process = subprocess.Popen(
-                [sys.executable, read_process.__file__, str(theirs.fileno()), str(self._file), repr(self._stamp_every_s)],
+                [sys.executable, "-m", read_process.__name__, str(theirs.fileno()), str(self._file), repr(self._stamp_every_s)],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
             )
         except OSError as exc:
@@ -176,11 +179,15 @@ class RecordReader:
         if isinstance(index, dict):
             future.set_exception(CacheError(f"cannot read the cache: {index['error']}"))
             return
-        found: dict[Key, bytes] = {}
+        found: dict[Key, Found] = {}
         offset = index_size
-        for build, path, unstamped, size in index:
-            found[build, path] = bytes(view[offset : offset + size])
-            offset += size
+        for build, path, want, unstamped, sizes, freshness in index:
+            if freshness is None:
+                found[build, path, None] = bytes(view[offset : offset + sizes[0]])
+            else:
+                (head, body), (status, *fresh) = sizes, freshness  # views of the reply, not copies: written once
+                found[build, path, tuple(want)] = Served(status, view[offset : offset + head], view[offset + head : offset + head + body], *fresh)
+            offset += sum(sizes)
             if unstamped:
                 self.unstamped.add((build, path))
         future.set_result(found)

@@ -1,24 +1,24 @@
 """A generation record: both variants of one page generation, ready to send.
 
 Everything a response needs (compressed bodies, ETags, the serialized head of each
-response) is computed when the generation is made, or once on its first response, so
-serving a HIT only picks prebuilt bytes. A record is stored as one value (`to_bytes`),
-so HTML and JSON can never come from different generations.
+response) is computed when the generation is made, so serving a HIT only picks prebuilt
+bytes. A record is stored as one value (`to_bytes`, laid out by layout.py, heads
+included), so HTML and JSON can never come from different generations; decoded into
+memory, it makes a coding's head again on its first response (memory keeps the heads
+of the codings served only).
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-import struct
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from http import HTTPStatus
 from typing import Any, Literal
 
-import orjson
-
+from isr.cache import layout
 from isr.cache.compression import Encoding, compress
 from isr.constants import GENERATION, NO_STORE, ONE_YEAR
 from isr.engine.freshness import stale_at
@@ -27,8 +27,6 @@ from isr.site.config import Revalidate
 Outcome = Literal["page", "not_found", "redirect"]
 HTML_TYPE = "text/html; charset=utf-8"
 JSON_TYPE = "application/json"
-
-_HEADER = struct.Struct(">I")
 
 
 @dataclass(slots=True)  # slots: fewer cache lines a HIT touches, on a page not served lately
@@ -135,6 +133,7 @@ class Record:
         self.stale_at = 0.0
 
     def to_bytes(self) -> bytes:
+        """The stored bytes (layout.py): each variant's responses, heads included, ready to send."""
         blobs: list[bytes] = []
         meta = {
             "path": self.path, "page": self.page, "build_id": self.build_id,
@@ -142,16 +141,13 @@ class Record:
             "revalidate": self.revalidate, "tags": self.tags, "outcome": self.outcome,
             "html": _variant_meta(self.html, blobs), "data": _variant_meta(self.data, blobs),
         }
-        head = orjson.dumps(meta)
-        return _HEADER.pack(len(head)) + head + b"".join(blobs)
+        return layout.pack(meta, blobs)
 
     @staticmethod
     def header_of(raw: bytes) -> dict[str, Any]:
         """A stored record's metadata (path, generation, tags, variants' statuses and sizes),
         reading only its header."""
-        (size,) = _HEADER.unpack_from(raw)
-        header: dict[str, Any] = orjson.loads(raw[_HEADER.size : _HEADER.size + size])
-        return header
+        return layout.unpack(raw)[0]
 
     @classmethod
     def status_of(cls, raw: bytes) -> int:
@@ -160,9 +156,7 @@ class Record:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Record:
-        (size,) = _HEADER.unpack_from(raw)
-        meta = orjson.loads(raw[_HEADER.size : _HEADER.size + size])
-        offset = _HEADER.size + size
+        meta, offset = layout.unpack(raw)
         html, offset = _variant_from(meta["html"], raw, offset)
         data, offset = _variant_from(meta["data"], raw, offset)
         return cls(  # positional: a record is decoded for every page served from disk
@@ -185,16 +179,22 @@ def _variant_size(variant: Variant) -> int:
 
 
 def _variant_meta(variant: Variant, blobs: list[bytes]) -> dict[str, Any]:
-    blobs.extend(variant.bodies.values())
+    heads = []
+    for coding, body in variant.bodies.items():
+        head = variant.head(coding)
+        blobs += (head, body)
+        heads.append(len(head))
     return {
         "status": variant.status, "type": variant.content_type, "location": variant.location,
-        "etags": variant.etags, "sizes": {c: len(b) for c, b in variant.bodies.items()},
+        "etags": variant.etags, "sizes": {c: len(b) for c, b in variant.bodies.items()}, "heads": heads,
     }
 
 
 def _variant_from(meta: dict[str, Any], raw: bytes, offset: int) -> tuple[Variant, int]:
+    """A variant's bodies; its heads are made again on first use (memory keeps only those served)."""
     bodies: dict[Encoding, bytes] = {}
-    for coding, size in meta["sizes"].items():
+    for (coding, size), head in zip(meta["sizes"].items(), meta["heads"], strict=True):
+        offset += head
         bodies[coding] = raw[offset : offset + size]
         offset += size
     return Variant(meta["status"], meta["type"], bodies, meta["etags"], meta["location"]), offset

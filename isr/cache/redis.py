@@ -64,7 +64,9 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from isr.cache import layout
 from isr.cache.backend import Change, Health, Stored
+from isr.cache.layout import Served
 from isr.errors import CacheError, CacheUnavailable
 
 T = TypeVar("T")
@@ -342,6 +344,10 @@ class RedisBackend:
     async def get(self, build_id: str, path: str) -> bytes | None:
         raw: bytes | None = await self._call(lambda: self.client.hget(self._key(build_id, "p:" + path), "raw"))
         return raw
+
+    async def get_served(self, build_id: str, path: str, variant: str, coding: str) -> Served | None:
+        raw = await self.get(build_id, path)
+        return None if raw is None else layout.served(raw, variant, coding)
 
     async def put(self, build_id: str, records: list[Stored]) -> list[bool]:
         if not records:

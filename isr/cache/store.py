@@ -21,10 +21,11 @@ from collections.abc import Callable
 from typing import Any
 
 from isr.cache.backend import Backend, Change, Stored
+from isr.cache.layout import Served
 from isr.cache.memory import MemoryCache
 from isr.cache.record import Record
 from isr.cache.threads import RunningLoop
-from isr.errors import CacheUnavailable
+from isr.errors import CacheError, CacheUnavailable
 
 log = logging.getLogger("isr")
 
@@ -102,6 +103,25 @@ class RecordStore:
         self.memory.put(record)  # the backend counts its own reads as uses
         return self.memory.get(path)  # the read's asker is served it: a use
 
+    async def served(self, path: str, coding: str) -> Served | None:
+        """A page's HTML response in a coding read as stored, for a page memory would not keep:
+        the read moves one response, and nothing is decoded (layout.py). None where the
+        engine decides instead: memory would keep it, none is stored, a tag revalidation
+        marked it stale, or the backend fails (the engine's read says how)."""
+        if self.memory.wants(path):
+            return None
+        try:
+            response = await self.backend.get_served(self.build_id, path, "html", coding)
+            if response is None:
+                return None
+            marks = self._marks if self._marks is not None else await self._tag_marks()
+        except CacheError:
+            return None
+        self.memory.refused(path)
+        if any(marks.get(tag, 0.0) >= response.started_at for tag in response.tags):
+            return None
+        return response
+
     async def reread(self, path: str) -> Record | None:
         """The backend's record of a path, which replaces the memory copy."""
         record = await self._read(path)
@@ -115,10 +135,15 @@ class RecordStore:
             raw = await self.backend.get(self.build_id, path)
             if raw is None:
                 return None
-            record = Record.from_bytes(raw)
-            self._apply_marks(record, await self._tag_marks())
+            marks = await self._tag_marks()
         except CacheUnavailable:
             return None  # rendered here, like a new path
+        try:
+            record = Record.from_bytes(raw)
+        except CacheError as exc:  # another isr's layout (a shared Redis), or damage
+            log.warning("cache: the record of %s is unreadable (%s): it is rendered again", path, exc)
+            return None
+        self._apply_marks(record, marks)
         return record
 
     async def save(self, record: Record, raw: bytes) -> Record:

@@ -15,7 +15,8 @@ import orjson
 from aiohttp import web
 from aiohttp.http import SERVER_SOFTWARE, HttpVersion11
 
-from isr.cache.compression import Encoding, choose
+from isr.cache.compression import ALL_CODINGS, Encoding, choose
+from isr.cache.layout import Served
 from isr.cache.record import Record, Variant
 from isr.constants import CACHE_STATE, HIT, MISS, NO_STORE, READ_METHODS, STALE
 
@@ -35,13 +36,13 @@ def respond(
         now = time.time()
     if state is not None and record is not None and not extra and _plain(request):
         body = variant.bodies[coding] if request.method == "GET" else b""
-        parts = (variant.head(coding), _STATE_LINES[state], _age(record, now), _CLOCK.lines(now), body)
+        parts = (variant.head(coding), _STATE_LINES[state], _age(record.generated_at, now), _CLOCK.lines(now), body)
         return Prebuilt(request, variant.status, parts)
     headers = variant.headers(coding)
     if state is not None:
         headers[CACHE_STATE] = state
     if record is not None:
-        headers["Age"] = _age(record, now).decode()
+        headers["Age"] = _age(record.generated_at, now).decode()
     if extra:
         headers.update(extra)
     etag = request.headers.get("If-None-Match")
@@ -49,6 +50,18 @@ def respond(
         headers.pop("Content-Encoding", None)
         return web.Response(status=304, headers=headers)
     return web.Response(status=variant.status, body=variant.bodies[coding], headers=headers)
+
+
+def plain_coding(request: web.BaseRequest) -> Encoding | None:
+    """The coding to ask a stored response in (`respond_stored`), if the request is plain."""
+    return _coding(request, ALL_CODINGS) if _plain(request) else None
+
+
+def respond_stored(request: web.BaseRequest, served: Served, now: float) -> Prebuilt:
+    """A HIT answered with a response as the cache stored it (layout.py)."""
+    body = served.body if request.method == "GET" else b""
+    parts = (served.head, _STATE_LINES[HIT], _age(served.generated_at, now), _CLOCK.lines(now), body)
+    return Prebuilt(request, served.status, parts)
 
 
 class Prebuilt(web.StreamResponse):
@@ -61,7 +74,7 @@ class Prebuilt(web.StreamResponse):
 
     _payload_writer = None  # never aiohttp's writer: what `prepared` and repr() read
 
-    def __init__(self, request: web.BaseRequest, status: int, parts: tuple[bytes, ...]) -> None:  # no super().__init__(): see above
+    def __init__(self, request: web.BaseRequest, status: int, parts: tuple[bytes | memoryview, ...]) -> None:  # no super().__init__(): see above
         self._request = request
         self._status = status
         self._parts = parts
@@ -69,7 +82,7 @@ class Prebuilt(web.StreamResponse):
         self._eof_sent = False
 
     def __repr__(self) -> str:
-        status_line = self._parts[0].split(b"\r\n", 1)[0].decode()
+        status_line = bytes(self._parts[0]).split(b"\r\n", 1)[0].decode()
         return f"<Prebuilt {status_line!r}, {sum(map(len, self._parts))} bytes>"
 
     async def prepare(self, request: web.BaseRequest) -> None:
@@ -112,8 +125,8 @@ def _plain(request: web.BaseRequest) -> bool:
     )
 
 
-def _age(record: Record, now: float) -> bytes:
-    return b"%d" % max(int(now - record.generated_at), 0)
+def _age(generated_at: float, now: float) -> bytes:
+    return b"%d" % max(int(now - generated_at), 0)
 
 
 def _coding(request: web.BaseRequest, available: tuple[Encoding, ...]) -> Encoding:

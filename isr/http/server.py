@@ -20,7 +20,7 @@ from isr.engine.engine import Answer, Engine, error_answer
 from isr.errors import BadPath, FunctionError
 from isr.http.admin import Admin
 from isr.http.protocol import headers_too_large, read_body, too_large_headers
-from isr.http.responses import json_error, respond
+from isr.http.responses import json_error, plain_coding, respond, respond_stored
 from isr.http.revalidate import RevalidateEndpoint
 from isr.http.static import PublicFiles
 from isr.site.paths import URL_SAFE, join_path, split_path
@@ -43,6 +43,7 @@ class Deployment:
         self.site = engine.site
         self.memory = engine.store.memory
         self.hot = {} if engine.dev else self.memory.hot  # isr dev: no HIT, every request renders
+        self.store = None if engine.dev else engine.store
         self.stats = engine.hub.stats
         self.public = PublicFiles(self.site.public)  # the live site's, indexed anew at each switch
         self.in_flight = 0  # requests past the hot path that may still call the engine
@@ -92,6 +93,11 @@ class Handler:
             return json_error(500, "INTERNAL_SERVER_ERROR", "internal server error")
 
     async def _dispatch(self, request: web.BaseRequest, raw: str, live: Deployment) -> web.StreamResponse:
+        if live.store is not None and _may_be_stored(raw, live.public) and (coding := plain_coding(request)):
+            served = await live.store.served(raw, coding)
+            if served is not None and (now := time.time()) < served.stale_at:
+                live.stats.hit += 1
+                return respond_stored(request, served, now)
         if raw.startswith(DATA_PREFIX):
             return await self._data(request, raw, live)
         if raw == "/_isr/revalidate":
@@ -169,6 +175,12 @@ def _ascii(headers: tuple[tuple[bytes, bytes], ...]) -> bool:
         if not value.isascii():
             return False
     return True
+
+
+def _may_be_stored(raw: str, public: PublicFiles) -> bool:
+    """Whether a raw path may be a page's cache key as it is (no escapes: keys are decoded),
+    to be answered from the cache before routing; not under /_isr/, not a public file."""
+    return raw.startswith("/") and raw.isascii() and "%" not in raw and not raw.startswith("/_isr") and not public.has(raw[1:])
 
 
 def _is_admin(raw: str) -> bool:

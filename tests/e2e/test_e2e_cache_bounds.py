@@ -4,12 +4,15 @@ request (issue 8, items 1 and 6)."""
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import threading
 from collections import Counter
 from pathlib import Path
 
-from e2e_support import Server, Site
+import brotli
+
+from e2e_support import Response, Server, Site
 
 JUNK_PATHS = 5_000
 CONNECTIONS = 8
@@ -54,7 +57,7 @@ def server_rss_bytes(pid: int) -> int:
     the cache's)."""
     total = rss_bytes(pid)
     for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-        if b"read_process.py" in Path(f"/proc/{child}/cmdline").read_bytes():
+        if b"isr.cache.read_process" in Path(f"/proc/{child}/cmdline").read_bytes():
             total += rss_bytes(int(child))
     return total
 
@@ -85,5 +88,45 @@ def test_junk_paths_keep_memory_and_disk_bounded_and_evicted_pages_regenerate(tm
         assert again.status == 200 and again.cache == "MISS" and "NAME=[first/page]" in again.text
         assert again.generation != first.generation
         assert server.get("/junk/first/page").cache == "HIT"
+    finally:
+        server.stop()
+
+
+def _decoded(response: Response) -> bytes:
+    coding = response.header("content-encoding")
+    if coding == "br":
+        return brotli.decompress(response.body)
+    return gzip.decompress(response.body) if coding == "gzip" else response.body
+
+
+def test_pages_memory_does_not_keep_are_served_from_disk_as_memory_serves_them(tmp_path: Path) -> None:
+    site = Site.copy("scale", tmp_path)
+    (site.root / ".env").write_text("ISR_REVALIDATE_TOKEN=t0ken\n")
+    server = Server(site, extra_args=("--cache-memory", "256kb")).start()
+    try:
+        paths = [f"/junk/page/{n}" for n in range(200)]
+        generated = {path: server.get(path) for path in paths}
+        assert {r.cache for r in generated.values()} == {"MISS"}
+        held = server.get("/_isr/stats").json()["cache"]["memory_records"]
+        assert held < len(paths) // 2  # most pages are read from disk below
+
+        for coding in ("identity", "br", "gzip"):
+            for path in paths:
+                response = server.get(path, {"Accept-Encoding": coding})
+                assert response.status == 200 and response.cache == "HIT", response.describe()
+                assert _decoded(response) == generated[path].body
+                assert response.header("content-encoding") == (None if coding == "identity" else coding)
+                assert response.header("content-length") == str(len(response.body))
+                assert response.header("x-isr-generation") == generated[path].generation
+                assert response.header("vary") == "Accept-Encoding" and response.header("age") is not None
+                etag = generated[path].header("etag") or ""
+                assert response.header("etag") == (etag if coding == "identity" else f'{etag[:-1]}-{coding}"')
+            head = server.head(paths[-1])
+            assert head.status == 200 and head.body == b"" and head.header("content-length") == generated[paths[-1]].header("content-length")
+        assert server.get("/_isr/stats").json()["cache"]["memory_records"] <= held + 10  # served, mostly not kept
+
+        marked = site.cli("revalidate", "--tag", "junk", "--url", server.url, "--token", "t0ken")
+        assert marked.returncode == 0, marked.stderr
+        assert server.get(paths[0]).cache == "STALE"  # a tag revalidation reaches pages read from disk
     finally:
         server.stop()

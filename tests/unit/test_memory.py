@@ -254,3 +254,16 @@ def test_a_new_generation_of_a_page_in_use_keeps_its_uses() -> None:
     cache.put(page_record(1, 3_000, generation="g2"))
     second = page_record(2, 3_000)
     assert [cache.admits(second) for _ in range(4)] == [False, False, False, True]
+
+
+def test_wants_answers_before_a_read_what_admits_would_after_it() -> None:
+    cache = MemoryCache(10**6)
+    assert cache.wants("/blog/post-2")  # empty: anything is kept
+    cache, first = _full_of_page_1(uses=2)
+    assert cache.wants("/blog/post-1")  # held
+    assert not cache.wants("/blog/post-2")  # full, and never read: read as a response only
+    cache.refused("/blog/post-2")
+    assert not cache.wants("/blog/post-2")  # a second read would not beat page 1's 2 uses...
+    cache.refused("/blog/post-2")
+    assert cache.wants("/blog/post-2")  # ...a third would: that read is of the whole record, and kept
+    assert cache.admits(page_record(2, 3_000))

@@ -15,7 +15,7 @@ import pytest
 
 from isr.errors import CacheError
 
-from cache_support import opened, stored
+from cache_support import opened, page_record, stored
 
 
 def _read_process(disk: object) -> int:
@@ -97,3 +97,20 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+async def test_one_batch_reads_a_whole_record_and_responses_of_the_same_path(tmp_path: Path) -> None:
+    async with opened(tmp_path) as disk:
+        page = page_record(1, 4_000)
+        raw = page.to_bytes()
+        await disk.put("b1", [stored("/blog/post-1", raw=raw)])
+        whole, data, html, missing = await asyncio.gather(
+            disk.get("b1", "/blog/post-1"),
+            disk.get_served("b1", "/blog/post-1", "data", "gzip"),
+            disk.get_served("b1", "/blog/post-1", "html", "identity"),
+            disk.get_served("b1", "/none", "html", "br"),
+        )
+        assert whole == raw and missing is None
+        assert data is not None and (bytes(data.head), bytes(data.body)) == (page.data.head("gzip"), page.data.bodies["gzip"])
+        assert html is not None and (bytes(html.head), bytes(html.body)) == (page.html.head("identity"), page.html.bodies["identity"])
+        assert (html.status, html.generated_at, html.tags) == (200, page.generated_at, list(page.tags))

@@ -16,7 +16,7 @@ from isr.cache.store import RecordStore, as_stored
 from isr.engine.revalidation import revalidate
 from isr.errors import CacheUnavailable, FunctionFailed
 
-from cache_support import backend, calls_of, opened, record, store
+from cache_support import backend, calls_of, opened, page_record, record, store, stored
 
 
 async def _save(
@@ -336,3 +336,31 @@ async def test_a_read_nobody_waits_for_any_more_is_not_started_again(tmp_path: P
         assert len(gets) == 1 and reader.memory.peek("/a") is None  # no read started for nobody
         assert (await reader.load("/a")).generation == "g1"  # type: ignore[union-attr]
         await reader.backend.close()
+
+
+async def test_a_page_memory_would_not_keep_is_read_as_its_stored_response_only(tmp_path: Path) -> None:
+    async with opened(tmp_path) as disk:
+        writer = store(disk)
+        pages = [page_record(n, 4_000) for n in (1, 2, 3)]
+        for page in pages:
+            await writer.save(page, page.to_bytes())
+        reader = store(backend(tmp_path), max_bytes=pages[0].size + 500)  # room for one page
+        await reader.sync()  # following the change log from here, as a server does from its start
+        assert await reader.served("/blog/post-1", "br") is None  # room: the engine reads the record and keeps it
+        assert await reader.load("/blog/post-1") is not None
+        served = await reader.served("/blog/post-2", "br")
+        assert served is not None and reader.memory.peek("/blog/post-2") is None  # served, not kept
+        assert (bytes(served.head), bytes(served.body)) == (pages[1].html.head("br"), pages[1].html.bodies["br"])
+        assert await reader.served("/blog/post-9", "br") is None  # none stored: the engine renders it
+        await writer.revalidate_tag("post-3")
+        await reader.sync()
+        assert await reader.served("/blog/post-3", "identity") is None  # marked stale: the engine answers (STALE)
+        await reader.backend.close()
+
+
+async def test_a_record_of_another_isr_layout_reads_as_none_and_is_rendered_again(tmp_path: Path) -> None:
+    async with opened(tmp_path) as disk:
+        old = page_record(1, 2_000).to_bytes()
+        await disk.put("b1", [stored("/blog/post-1", raw=b"isr2" + old[4:])])
+        assert await disk.get_served("b1", "/blog/post-1", "html", "identity") is None
+        assert await store(disk).load("/blog/post-1") is None

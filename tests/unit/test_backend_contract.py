@@ -16,7 +16,7 @@ from isr.cache.backend import Backend, Change
 from isr.cache.disk import DiskBackend
 from isr.cache.redis import connect
 
-from cache_support import DISK_BYTES, stored
+from cache_support import DISK_BYTES, page_record, stored
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 from redis_support import MACHINE_REDIS, RedisCluster, have_redis_server, unique_prefix, wipe  # noqa: E402
@@ -79,6 +79,15 @@ async def test_a_record_round_trips_as_one_value(backend: Backend) -> None:
     raw = bytes(range(256)) * 4000  # any bytes, 1 MB
     assert await backend.put("b1", [stored("/a", 1.0, ("t",), raw)]) == [True]
     assert await backend.get("b1", "/a") == raw
+
+
+async def test_one_response_of_a_record_is_read_as_stored(backend: Backend) -> None:
+    page = page_record(1, 4_000)
+    await backend.put("b1", [stored(page.path, raw=page.to_bytes())])
+    served = await backend.get_served("b1", page.path, "html", "br")
+    assert served is not None and (bytes(served.head), bytes(served.body)) == (page.html.head("br"), page.html.bodies["br"])
+    assert await backend.get_served("b1", "/missing", "html", "br") is None
+    assert await backend.get_served("b2", page.path, "html", "br") is None
 
 
 async def test_missing_paths_and_other_builds_read_as_none(backend: Backend) -> None:

@@ -185,8 +185,10 @@ class RecordReader:
             if freshness is None:
                 found[build, path, None] = bytes(view[offset : offset + sizes[0]])
             else:
-                (head, body), (status, *fresh) = sizes, freshness  # views of the reply, not copies: written once
-                found[build, path, tuple(want)] = Served(status, view[offset : offset + head], view[offset + head : offset + head + body], *fresh)
+                (head, body), (status, *fresh) = sizes, freshness
+                found[build, path, tuple(want)] = Served(
+                    status, bytes(view[offset : offset + head]), bytes(view[offset + head : offset + head + body]), *fresh,
+                )  # copies: views would keep the whole reply alive while any one response is unsent
             offset += sum(sizes)
             if unstamped:
                 self.unstamped.add((build, path))

@@ -103,15 +103,16 @@ class RecordStore:
         self.memory.put(record)  # the backend counts its own reads as uses
         return self.memory.get(path)  # the read's asker is served it: a use
 
-    async def served(self, path: str, coding: str) -> Served | None:
-        """A page's HTML response in a coding read as stored, for a page memory would not keep:
-        the read moves one response, and nothing is decoded (layout.py). None where the
-        engine decides instead: memory would keep it, none is stored, a tag revalidation
-        marked it stale, or the backend fails (the engine's read says how)."""
+    async def served(self, path: str, variant: str, coding: str) -> Served | None:
+        """A page's response (variant "html" or "data") in a coding, read as stored, for a page
+        memory would not keep: the read moves one response, and nothing is decoded
+        (layout.py). None where the engine decides instead: memory would keep it, none is
+        stored, a tag revalidation marked it stale, or the backend fails (the engine's read
+        says how)."""
         if self.memory.wants(path):
             return None
         try:
-            response = await self.backend.get_served(self.build_id, path, "html", coding)
+            response = await self.backend.get_served(self.build_id, path, variant, coding)
             if response is None:
                 return None
             marks = self._marks if self._marks is not None else await self._tag_marks()

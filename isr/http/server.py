@@ -93,11 +93,8 @@ class Handler:
             return json_error(500, "INTERNAL_SERVER_ERROR", "internal server error")
 
     async def _dispatch(self, request: web.BaseRequest, raw: str, live: Deployment) -> web.StreamResponse:
-        if live.store is not None and _may_be_stored(raw, live.public) and (coding := plain_coding(request)):
-            served = await live.store.served(raw, coding)
-            if served is not None and (now := time.time()) < served.stale_at:
-                live.stats.hit += 1
-                return respond_stored(request, served, now)
+        if _may_be_key(raw) and not live.public.has(raw[1:]) and (stored := await self._stored(request, raw, "html", live)):
+            return stored
         if raw.startswith(DATA_PREFIX):
             return await self._data(request, raw, live)
         if raw == "/_isr/revalidate":
@@ -122,6 +119,17 @@ class Handler:
             return await self._api(request, route, params, path, live)
         return await self._answer(request, raw, answer, False, live)
 
+    async def _stored(self, request: web.BaseRequest, path: str, variant: str, live: Deployment) -> web.StreamResponse | None:
+        """A fresh HIT read from the cache as the stored response, before any routing, for a
+        page memory does not keep; None where the engine answers (see RecordStore.served)."""
+        if live.store is None or not (coding := plain_coding(request)):
+            return None
+        served = await live.store.served(path, variant, coding)
+        if served is None or (now := time.time()) >= served.stale_at:
+            return None
+        live.stats.hit += 1
+        return respond_stored(request, served, now)
+
     async def _api(self, request: web.BaseRequest, route: Route, params: Params, path: str, live: Deployment) -> web.Response:
         event = {"method": request.method, "path": path, "params": params, **_request_event(request)}
         event["body"] = await read_body(request, live.site.config.request_body_limit)
@@ -137,7 +145,10 @@ class Handler:
         if build != live.site.build_id or not rest.endswith(".json"):
             return json_error(404, "NOT_FOUND", "unknown build or data URL; reload the page")
         name = rest[: -len(".json")]
-        segments = [] if name == "index" else split_path("/" + name)
+        key = "/" if name == "index" else "/" + name
+        if _may_be_key(key) and (stored := await self._stored(request, key, "data", live)):
+            return stored
+        segments = [] if name == "index" else split_path(key)
         match = live.site.routes.match(segments)
         if match is None or match[0].kind == "API":
             return json_error(404, "NOT_FOUND", "no page at this path")
@@ -177,10 +188,10 @@ def _ascii(headers: tuple[tuple[bytes, bytes], ...]) -> bool:
     return True
 
 
-def _may_be_stored(raw: str, public: PublicFiles) -> bool:
-    """Whether a raw path may be a page's cache key as it is (no escapes: keys are decoded),
-    to be answered from the cache before routing; not under /_isr/, not a public file."""
-    return raw.startswith("/") and raw.isascii() and "%" not in raw and not raw.startswith("/_isr") and not public.has(raw[1:])
+def _may_be_key(raw: str) -> bool:
+    """Whether a raw path may be a page's cache key as it is (keys are decoded: no escapes),
+    to be answered from the cache before routing; never one under /_isr/."""
+    return raw.startswith("/") and raw.isascii() and "%" not in raw and not raw.startswith("/_isr")
 
 
 def _is_admin(raw: str) -> bool:

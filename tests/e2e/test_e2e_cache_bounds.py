@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import gzip
 import http.client
+import json
 import threading
 from collections import Counter
 from pathlib import Path
 
 import brotli
 
-from e2e_support import Response, Server, Site
+from e2e_support import Response, Server, Site, data_path, embedded_data
 
 JUNK_PATHS = 5_000
 CONNECTIONS = 8
@@ -109,6 +110,13 @@ def test_pages_memory_does_not_keep_are_served_from_disk_as_memory_serves_them(t
         assert {r.cache for r in generated.values()} == {"MISS"}
         held = server.get("/_isr/stats").json()["cache"]["memory_records"]
         assert held < len(paths) // 2  # most pages are read from disk below
+        build = server.build_id(paths[-1])
+        for path in paths[-held:]:  # the pages memory holds, each used once: a page read once is not kept
+            assert server.get(path).cache == "HIT"
+        for coding in ("identity", "br"):
+            data = server.get(data_path(build, paths[0]), {"Accept-Encoding": coding})
+            assert data.status == 200 and data.cache == "HIT" and data.header("content-type") == "application/json"
+            assert json.loads(_decoded(data)) == embedded_data(generated[paths[0]].text)
 
         for coding in ("identity", "br", "gzip"):
             for path in paths:

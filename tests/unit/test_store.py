@@ -346,15 +346,15 @@ async def test_a_page_memory_would_not_keep_is_read_as_its_stored_response_only(
             await writer.save(page, page.to_bytes())
         reader = store(backend(tmp_path), max_bytes=pages[0].size + 500)  # room for one page
         await reader.sync()  # following the change log from here, as a server does from its start
-        assert await reader.served("/blog/post-1", "br") is None  # room: the engine reads the record and keeps it
+        assert await reader.served("/blog/post-1", "html", "br") is None  # room: the engine reads the record and keeps it
         assert await reader.load("/blog/post-1") is not None
-        served = await reader.served("/blog/post-2", "br")
+        served = await reader.served("/blog/post-2", "html", "br")
         assert served is not None and reader.memory.peek("/blog/post-2") is None  # served, not kept
         assert (bytes(served.head), bytes(served.body)) == (pages[1].html.head("br"), pages[1].html.bodies["br"])
-        assert await reader.served("/blog/post-9", "br") is None  # none stored: the engine renders it
+        assert await reader.served("/blog/post-9", "html", "br") is None  # none stored: the engine renders it
         await writer.revalidate_tag("post-3")
         await reader.sync()
-        assert await reader.served("/blog/post-3", "identity") is None  # marked stale: the engine answers (STALE)
+        assert await reader.served("/blog/post-3", "html", "identity") is None  # marked stale: the engine answers (STALE)
         await reader.backend.close()
 
 

@@ -60,7 +60,7 @@ def unpack(raw: bytes | memoryview) -> tuple[dict[str, Any], int]:
     return header, _PREFIX.size + size
 
 
-def locate(header: dict[str, Any], offset: int, variant: str, coding: str) -> tuple[int, int, int]:
+def _locate(header: dict[str, Any], offset: int, variant: str, coding: str) -> tuple[int, int, int]:
     """Where a variant's response in a coding lies: its head's offset, head size, body size
     (the identity response if the variant is not stored in that coding)."""
     if coding not in header[variant]["sizes"]:
@@ -77,7 +77,7 @@ def locate(header: dict[str, Any], offset: int, variant: str, coding: str) -> tu
 def served(raw: bytes | memoryview, variant: str, coding: str) -> Served:
     """A variant's response in a coding, sliced out of a record's bytes."""
     header, offset = unpack(raw)
-    start, head, body = locate(header, offset, variant, coding)
+    start, head, body = _locate(header, offset, variant, coding)
     return Served(
         header[variant]["status"], raw[start : start + head], raw[start + head : start + head + body],
         header["generated_at"], header["revalidate"], header["started_at"], header["tags"],

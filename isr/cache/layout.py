@@ -11,6 +11,7 @@ fast); record.py makes and decodes whole records.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,17 +61,23 @@ def unpack(raw: bytes | memoryview) -> tuple[dict[str, Any], int]:
     return header, _PREFIX.size + size
 
 
+def responses(header: dict[str, Any], offset: int) -> Iterator[tuple[str, str, int, int, int]]:
+    """Every stored response in order: variant, coding, its head's offset, head size, body size."""
+    for name in VARIANTS:
+        part = header[name]
+        for (coding, body), head in zip(part["sizes"].items(), part["heads"], strict=True):
+            yield name, coding, offset, head, body
+            offset += head + body
+
+
 def _locate(header: dict[str, Any], offset: int, variant: str, coding: str) -> tuple[int, int, int]:
     """Where a variant's response in a coding lies: its head's offset, head size, body size
     (the identity response if the variant is not stored in that coding)."""
     if coding not in header[variant]["sizes"]:
         coding = IDENTITY
-    for name in VARIANTS:
-        part = header[name]
-        for (stored, body), head in zip(part["sizes"].items(), part["heads"], strict=True):
-            if name == variant and stored == coding:
-                return offset, head, body
-            offset += head + body
+    for name, stored, start, head, body in responses(header, offset):
+        if name == variant and stored == coding:
+            return start, head, body
     raise CacheError(f"a cache record has no {variant} variant in {coding}")
 
 

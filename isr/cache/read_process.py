@@ -26,7 +26,6 @@ from typing import Any
 import orjson
 
 from isr.cache import layout
-from isr.errors import CacheError
 
 PAGE_CACHE_KB = 4096  # per connection: the OS page cache holds the rest, outside our RSS
 GET_MANY = (
@@ -49,9 +48,9 @@ def connect_reader(file: str) -> sqlite3.Connection:
 def read_records(db: sqlite3.Connection, keys: list[list[Any]], stamp_every_s: float) -> tuple[list[Any], list[Blob]]:
     """The records stored under (build, path, want) keys, one query per build asked for
     (nearly always one), with whether each one's use stamp is older than `stamp_every_s`."""
-    by_build: defaultdict[str, defaultdict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
+    by_build: defaultdict[str, defaultdict[str, dict[Any, None]]] = defaultdict(lambda: defaultdict(dict))
     for build, path, want in keys:
-        by_build[build][path].append(want)
+        by_build[build][path][want and tuple(want)] = None  # each key once, however many ask it
     old = time.time() - stamp_every_s
     index: list[Any] = []
     blobs: list[Blob] = []
@@ -64,15 +63,15 @@ def read_records(db: sqlite3.Connection, keys: list[list[Any]], stamp_every_s: f
     return index, blobs
 
 
-def _picked(raw: bytes, want: list[str] | None, blobs: list[Blob]) -> tuple[list[int], list[Any] | None] | None:
+def _picked(raw: bytes, want: tuple[str, str] | None, blobs: list[Blob]) -> tuple[list[int], list[Any] | None] | None:
     """What a key wants of a record, appended to `blobs`: its sizes and freshness (None: a
-    response asked of bytes of another isr's layout, answered as not found)."""
+    response asked of bytes it cannot read, answered as not found)."""
     if want is None:
         blobs.append(raw)
         return [len(raw)], None
     try:
         response = layout.served(memoryview(raw), *want)  # slices, not copies, until the reply is joined
-    except CacheError:
+    except Exception:  # another isr's layout, or damaged bytes: found as nothing, the engine decides
         return None
     blobs += (response.head, response.body)
     freshness = [response.status, response.generated_at, response.revalidate, response.started_at, response.tags]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -34,6 +35,7 @@ Want = tuple[str, str] | None  # (variant, coding) for one response, None for th
 Key = tuple[str, str, Want]  # (build, path, want)
 Found = bytes | Served  # a whole record's bytes, or one of its responses
 _STOP_WAIT_S = 5.0
+_ISR_FOLDER = str(Path(__file__).resolve().parents[2])  # where this isr package is imported from
 
 
 class RecordReader:
@@ -88,8 +90,8 @@ class RecordReader:
         ours, theirs = socket.socketpair()
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", read_process.__name__, str(theirs.fileno()), str(self._file), repr(self._stamp_every_s)],
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+                [sys.executable, "-P", "-m", read_process.__name__, str(theirs.fileno()), str(self._file), repr(self._stamp_every_s)],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=_importing_this_isr(),
             )
         except OSError as exc:
             ours.close()
@@ -197,3 +199,10 @@ class RecordReader:
     def _ended(self, why: str) -> None:
         log.warning("cache: the read process stopped (%s); it starts again on the next read", why)
         self._stop(CacheError(f"the cache's read process stopped ({why})"))
+
+
+def _importing_this_isr() -> dict[str, str]:
+    """The read process's environment: it imports this server's isr, whatever the working
+    folder holds (`-P` leaves the working folder off its path, which an `isr.py` there would shadow)."""
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": f"{_ISR_FOLDER}{os.pathsep}{path}" if path else _ISR_FOLDER}

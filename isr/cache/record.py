@@ -156,9 +156,13 @@ class Record:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Record:
+        """A record with its variants' bodies; their heads are made again on first use (memory
+        keeps those of the codings served only)."""
         meta, offset = layout.unpack(raw)
-        html, offset = _variant_from(meta["html"], raw, offset)
-        data, offset = _variant_from(meta["data"], raw, offset)
+        bodies: dict[str, dict[Encoding, bytes]] = {"html": {}, "data": {}}
+        for variant, coding, start, head, size in layout.responses(meta, offset):
+            bodies[variant][coding] = raw[start + head : start + head + size]  # type: ignore[index]
+        html, data = (_variant_from(meta[name], bodies[name]) for name in layout.VARIANTS)
         return cls(  # positional: a record is decoded for every page served from disk
             meta["path"], meta["page"], meta["build_id"], meta["generation"], meta["started_at"],
             meta["generated_at"], meta["revalidate"], tuple(meta["tags"]), meta["outcome"], html, data,
@@ -190,14 +194,8 @@ def _variant_meta(variant: Variant, blobs: list[bytes]) -> dict[str, Any]:
     }
 
 
-def _variant_from(meta: dict[str, Any], raw: bytes, offset: int) -> tuple[Variant, int]:
-    """A variant's bodies; its heads are made again on first use (memory keeps only those served)."""
-    bodies: dict[Encoding, bytes] = {}
-    for (coding, size), head in zip(meta["sizes"].items(), meta["heads"], strict=True):
-        offset += head
-        bodies[coding] = raw[offset : offset + size]
-        offset += size
-    return Variant(meta["status"], meta["type"], bodies, meta["etags"], meta["location"]), offset
+def _variant_from(meta: dict[str, Any], bodies: dict[Encoding, bytes]) -> Variant:
+    return Variant(meta["status"], meta["type"], bodies, meta["etags"], meta["location"])
 
 
 def new_generation_id() -> str:

@@ -104,11 +104,11 @@ class RecordStore:
         return self.memory.get(path)  # the read's asker is served it: a use
 
     async def served(self, path: str, variant: str, coding: str) -> Served | None:
-        """A page's response (variant "html" or "data") in a coding, read as stored, for a page
-        memory would not keep: the read moves one response, and nothing is decoded
-        (layout.py). None where the engine decides instead: memory would keep it, none is
-        stored, a tag revalidation marked it stale, or the backend fails (the engine's read
-        says how)."""
+        """A fresh page's response (variant "html" or "data") in a coding, read as stored, for
+        a page memory would not keep: the read moves one response, and nothing is decoded
+        (layout.py). None where the engine decides instead: memory would keep the page, none
+        is stored, it is stale (by time or a tag revalidation), or the backend fails (the
+        engine's read says how)."""
         if self.memory.wants(path):
             return None
         try:
@@ -118,9 +118,9 @@ class RecordStore:
             marks = self._marks if self._marks is not None else await self._tag_marks()
         except CacheError:
             return None
-        self.memory.refused(path)
-        if any(marks.get(tag, 0.0) >= response.started_at for tag in response.tags):
+        if time.time() >= response.stale_at or any(marks.get(tag, 0.0) >= response.started_at for tag in response.tags):
             return None
+        self.memory.refused(path)
         return response
 
     async def reread(self, path: str) -> Record | None:

@@ -20,6 +20,7 @@ from isr.cache.layout import Served
 from isr.cache.record import Record, Variant
 from isr.constants import CACHE_STATE, HIT, MISS, NO_STORE, READ_METHODS, STALE
 
+Bytes = bytes | memoryview
 _codings: dict[tuple[str, tuple[Encoding, ...]], Encoding] = {}  # memo: Accept-Encoding -> coding
 
 
@@ -35,9 +36,7 @@ def respond(
     if now is None:
         now = time.time()
     if state is not None and record is not None and not extra and _plain(request):
-        body = variant.bodies[coding] if request.method == "GET" else b""
-        parts = (variant.head(coding), _STATE_LINES[state], _age(record.generated_at, now), _CLOCK.lines(now), body)
-        return Prebuilt(request, variant.status, parts)
+        return _prebuilt(request, variant.status, variant.head(coding), variant.bodies[coding], state, record.generated_at, now)
     headers = variant.headers(coding)
     if state is not None:
         headers[CACHE_STATE] = state
@@ -59,9 +58,15 @@ def plain_coding(request: web.BaseRequest) -> Encoding | None:
 
 def respond_stored(request: web.BaseRequest, served: Served, now: float) -> Prebuilt:
     """A HIT answered with a response as the cache stored it (layout.py)."""
-    body = served.body if request.method == "GET" else b""
-    parts = (served.head, _STATE_LINES[HIT], _age(served.generated_at, now), _CLOCK.lines(now), body)
-    return Prebuilt(request, served.status, parts)
+    return _prebuilt(request, served.status, served.head, served.body, HIT, served.generated_at, now)
+
+
+def _prebuilt(
+    request: web.BaseRequest, status: int, head: Bytes, body: Bytes, state: str, generated_at: float, now: float,
+) -> Prebuilt:
+    """A response's prebuilt head, its cache state, Age and Date lines, and its body (on GET)."""
+    parts = (head, _STATE_LINES[state], _age(generated_at, now), _CLOCK.lines(now), body if request.method == "GET" else b"")
+    return Prebuilt(request, status, parts)
 
 
 class Prebuilt(web.StreamResponse):
@@ -74,7 +79,7 @@ class Prebuilt(web.StreamResponse):
 
     _payload_writer = None  # never aiohttp's writer: what `prepared` and repr() read
 
-    def __init__(self, request: web.BaseRequest, status: int, parts: tuple[bytes | memoryview, ...]) -> None:  # no super().__init__(): see above
+    def __init__(self, request: web.BaseRequest, status: int, parts: tuple[Bytes, ...]) -> None:  # no super().__init__(): see above
         self._request = request
         self._status = status
         self._parts = parts

@@ -93,8 +93,6 @@ class Handler:
             return json_error(500, "INTERNAL_SERVER_ERROR", "internal server error")
 
     async def _dispatch(self, request: web.BaseRequest, raw: str, live: Deployment) -> web.StreamResponse:
-        if _may_be_key(raw) and not live.public.has(raw[1:]) and (stored := await self._stored(request, raw, "html", live)):
-            return stored
         if raw.startswith(DATA_PREFIX):
             return await self._data(request, raw, live)
         if raw == "/_isr/revalidate":
@@ -112,6 +110,8 @@ class Handler:
             return _not_allowed()
         path = join_path(segments)
         if route.cached:
+            if stored := await self._stored(request, path, "html", live):
+                return stored
             answer = await live.engine.page(route, params, path, as_json=False)
         elif route.kind == "SSR":
             answer = await live.engine.server_side(route, params, path, _request_event(request), False)
@@ -120,15 +120,15 @@ class Handler:
         return await self._answer(request, raw, answer, False, live)
 
     async def _stored(self, request: web.BaseRequest, path: str, variant: str, live: Deployment) -> web.StreamResponse | None:
-        """A fresh HIT read from the cache as the stored response, before any routing, for a
-        page memory does not keep; None where the engine answers (see RecordStore.served)."""
+        """A fresh HIT of a page memory does not keep, read from the cache as its stored
+        response; None where the engine answers (see RecordStore.served)."""
         if live.store is None or not (coding := plain_coding(request)):
             return None
         served = await live.store.served(path, variant, coding)
-        if served is None or (now := time.time()) >= served.stale_at:
+        if served is None:
             return None
         live.stats.hit += 1
-        return respond_stored(request, served, now)
+        return respond_stored(request, served, time.time())
 
     async def _api(self, request: web.BaseRequest, route: Route, params: Params, path: str, live: Deployment) -> web.Response:
         event = {"method": request.method, "path": path, "params": params, **_request_event(request)}
@@ -145,16 +145,15 @@ class Handler:
         if build != live.site.build_id or not rest.endswith(".json"):
             return json_error(404, "NOT_FOUND", "unknown build or data URL; reload the page")
         name = rest[: -len(".json")]
-        key = "/" if name == "index" else "/" + name
-        if _may_be_key(key) and (stored := await self._stored(request, key, "data", live)):
-            return stored
-        segments = [] if name == "index" else split_path(key)
+        segments = [] if name == "index" else split_path("/" + name)
         match = live.site.routes.match(segments)
         if match is None or match[0].kind == "API":
             return json_error(404, "NOT_FOUND", "no page at this path")
         route, params = match
         path = join_path(segments)
         if route.cached:
+            if stored := await self._stored(request, path, "data", live):
+                return stored
             answer = await live.engine.page(route, params, path, as_json=True)
         else:
             answer = await live.engine.server_side(route, params, path, _request_event(request), True)
@@ -186,12 +185,6 @@ def _ascii(headers: tuple[tuple[bytes, bytes], ...]) -> bool:
         if not value.isascii():
             return False
     return True
-
-
-def _may_be_key(raw: str) -> bool:
-    """Whether a raw path may be a page's cache key as it is (keys are decoded: no escapes),
-    to be answered from the cache before routing; never one under /_isr/."""
-    return raw.startswith("/") and raw.isascii() and "%" not in raw and not raw.startswith("/_isr")
 
 
 def _is_admin(raw: str) -> bool:

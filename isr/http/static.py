@@ -17,10 +17,6 @@ class PublicFiles:
         """The file these (already decoded and checked) segments name, if it is public."""
         return self.files.get("/".join(segments))
 
-    def has(self, relative: str) -> bool:
-        """Whether a file is public under this path relative to the folder, as a request spells it."""
-        return relative in self.files
-
 
 def _index(root: Path) -> dict[str, Path]:
     files: dict[str, Path] = {}

@@ -69,14 +69,17 @@ def live_root(root: str | Path) -> Path:
 
 
 def build_id(root: Path) -> str:
-    """Hash of the site's code and templates: pages/, isr.json and Python code beside pages/.
+    """Hash of the site's code and templates: pages/, isr.json and Python code beside pages/,
+    with isr's version and the layout of its stored records (so that servers of two
+    layouts sharing a Redis never read each other's records).
 
     Data and public files are not code: changing them calls for revalidation, not a new build.
     """
     from isr import __version__
+    from isr.cache.layout import MAGIC
 
     digest = hashlib.blake2b(digest_size=8)
-    digest.update(__version__.encode())
+    digest.update(__version__.encode() + MAGIC)
     for file in sorted(code_files(root)):
         digest.update(file.relative_to(root).as_posix().encode() + b"\0")
         digest.update(file.read_bytes() + b"\0")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from isr.cache import read_process
+from isr.cache.disk import DATABASE
 from isr.errors import CacheError
 
 from cache_support import opened, page_record, stored
@@ -114,3 +116,31 @@ async def test_one_batch_reads_a_whole_record_and_responses_of_the_same_path(tmp
         assert data is not None and (bytes(data.head), bytes(data.body)) == (page.data.head("gzip"), page.data.bodies["gzip"])
         assert html is not None and (bytes(html.head), bytes(html.body)) == (page.html.head("identity"), page.html.bodies["identity"])
         assert (html.status, html.generated_at, html.tags) == (200, page.generated_at, list(page.tags))
+
+
+async def test_the_read_process_imports_this_isr_whatever_the_working_folder_holds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "isr.py").write_text("raise SystemExit('not isr')\n")  # a site's own module of that name
+    monkeypatch.chdir(tmp_path)
+    async with opened(tmp_path / "cache") as disk:
+        await disk.put("b1", [stored("/a", raw=b"one")])
+        assert await disk.get("b1", "/a") == b"one"
+
+
+async def test_a_damaged_record_is_found_as_nothing_and_the_read_process_goes_on(tmp_path: Path) -> None:
+    async with opened(tmp_path) as disk:
+        await disk.put("b1", [stored("/bad", raw=b"isr3\x00\x00\x00\x05{bad}"), stored("/a", raw=b"one")])
+        assert await disk.get("b1", "/a") == b"one"
+        process = _read_process(disk)
+        assert await disk.get_served("b1", "/bad", "html", "br") is None
+        assert await disk.get("b1", "/a") == b"one" and _read_process(disk) == process
+
+
+async def test_a_response_asked_many_times_at_once_is_read_and_sent_once(tmp_path: Path) -> None:
+    page = page_record(1, 4_000)
+    async with opened(tmp_path) as disk:
+        await disk.put("b1", [stored(page.path, raw=page.to_bytes())])
+        db = read_process.connect_reader(str(tmp_path / DATABASE))
+        index, blobs = read_process.read_records(db, [["b1", page.path, ["html", "br"]]] * 64 + [["b1", page.path, None]], 300.0)
+        db.close()
+    assert [entry[2] for entry in index] == [("html", "br"), None]
+    assert blobs == [page.html.head("br"), page.html.bodies["br"], page.to_bytes()]

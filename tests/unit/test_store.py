@@ -341,7 +341,7 @@ async def test_a_read_nobody_waits_for_any_more_is_not_started_again(tmp_path: P
 async def test_a_page_memory_would_not_keep_is_read_as_its_stored_response_only(tmp_path: Path) -> None:
     async with opened(tmp_path) as disk:
         writer = store(disk)
-        pages = [page_record(n, 4_000) for n in (1, 2, 3)]
+        pages = [page_record(n, 4_000, started_at=time.time()) for n in (1, 2, 3)] + [page_record(4, 4_000, started_at=1.0)]
         for page in pages:
             await writer.save(page, page.to_bytes())
         reader = store(backend(tmp_path), max_bytes=pages[0].size + 500)  # room for one page
@@ -352,6 +352,8 @@ async def test_a_page_memory_would_not_keep_is_read_as_its_stored_response_only(
         assert served is not None and reader.memory.peek("/blog/post-2") is None  # served, not kept
         assert (bytes(served.head), bytes(served.body)) == (pages[1].html.head("br"), pages[1].html.bodies["br"])
         assert await reader.served("/blog/post-9", "html", "br") is None  # none stored: the engine renders it
+        assert await reader.served("/blog/post-4", "html", "br") is None  # stale (revalidate 60): the engine answers
+        assert "/blog/post-4" not in reader.memory._seen  # and its read counts once, when the engine's is served
         await writer.revalidate_tag("post-3")
         await reader.sync()
         assert await reader.served("/blog/post-3", "html", "identity") is None  # marked stale: the engine answers (STALE)

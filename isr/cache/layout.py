@@ -57,7 +57,10 @@ def unpack(raw: bytes | memoryview) -> tuple[dict[str, Any], int]:
     magic, size = _PREFIX.unpack_from(raw)
     if magic != MAGIC:
         raise CacheError("a cache record of another isr version")
-    header: dict[str, Any] = orjson.loads(raw[_PREFIX.size : _PREFIX.size + size])
+    try:
+        header: dict[str, Any] = orjson.loads(raw[_PREFIX.size : _PREFIX.size + size])
+    except orjson.JSONDecodeError:
+        raise CacheError("a cache record's header is damaged") from None
     return header, _PREFIX.size + size
 
 

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from isr.cache.backend import Backend, Change, Stored
@@ -118,7 +118,7 @@ class RecordStore:
             marks = self._marks if self._marks is not None else await self._tag_marks()
         except CacheError:
             return None
-        if time.time() >= response.stale_at or any(marks.get(tag, 0.0) >= response.started_at for tag in response.tags):
+        if time.time() >= response.stale_at or _marked(response.tags, response.started_at, marks):
             return None
         self.memory.refused(path)
         return response
@@ -203,7 +203,7 @@ class RecordStore:
     @staticmethod
     def _apply_marks(record: Record, marks: dict[str, float]) -> None:
         """A generation that started before a revalidation of one of its tags is stale."""
-        if any(marks.get(tag, 0.0) >= record.started_at for tag in record.tags):
+        if _marked(record.tags, record.started_at, marks):
             record.expire()
 
     async def follow(self, interval: float, instance: str) -> None:
@@ -306,6 +306,11 @@ class RecordStore:
 def as_stored(record: Record, raw: bytes) -> Stored:
     """What a backend stores of a record: its bytes and the fields it indexes."""
     return Stored(record.path, record.generation, record.started_at, record.tags, raw)
+
+
+def _marked(tags: Iterable[str], started_at: float, marks: dict[str, float]) -> bool:
+    """Whether a generation started before a revalidation of one of its tags."""
+    return any(marks.get(tag, 0.0) >= started_at for tag in tags)
 
 
 def server_name(instance: str) -> str:

@@ -44,3 +44,5 @@ def test_bytes_of_another_layout_are_refused() -> None:
         layout.unpack(b"isr2" + raw[4:])
     with pytest.raises(CacheError, match="truncated"):
         layout.unpack(raw[:3])
+    with pytest.raises(CacheError, match="damaged"):
+        layout.unpack(b"isr3\x00\x00\x00\x05{bad}")

@@ -363,6 +363,7 @@ async def test_a_page_memory_would_not_keep_is_read_as_its_stored_response_only(
 async def test_a_record_of_another_isr_layout_reads_as_none_and_is_rendered_again(tmp_path: Path) -> None:
     async with opened(tmp_path) as disk:
         old = page_record(1, 2_000).to_bytes()
-        await disk.put("b1", [stored("/blog/post-1", raw=b"isr2" + old[4:])])
+        await disk.put("b1", [stored("/blog/post-1", raw=b"isr2" + old[4:]), stored("/bad", raw=b"isr3\x00\x00\x00\x05{bad}")])
         assert await disk.get_served("b1", "/blog/post-1", "html", "identity") is None
         assert await store(disk).load("/blog/post-1") is None
+        assert await store(disk).load("/bad") is None  # damaged: rendered again too

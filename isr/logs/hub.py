@@ -53,11 +53,13 @@ class LogHub:
         return await asyncio.to_thread(self.store.read, keep) + pending
 
     async def run(self) -> None:
-        """Write pending records to disk every half second, until cancelled."""
+        """Write pending records to disk every half second, until cancelled. The stats are
+        sampled first thing: their first sample starts the series, and requests counted
+        before it would never reach a bucket."""
         try:
             while True:
-                await asyncio.sleep(FLUSH_INTERVAL_S)
                 self.stats.sample(time.time())
+                await asyncio.sleep(FLUSH_INTERVAL_S)
                 await self.flush()
         finally:
             await asyncio.shield(self.flush())

@@ -1,5 +1,7 @@
 """Log records, their filters, the on-disk store and the stats."""
 
+import asyncio
+import contextlib
 import time
 from pathlib import Path
 
@@ -70,3 +72,18 @@ def test_stats_percentiles_and_hit_ratio() -> None:
     assert stats.regenerations == 100
     stats.hit, stats.stale, stats.miss = 3, 1, 0
     assert stats.hit_ratio == 0.75
+
+
+async def test_a_request_counted_right_after_the_hub_starts_reaches_the_series(tmp_path: Path) -> None:
+    stats = Stats()
+    hub = LogHub(LogStore(tmp_path), stats)
+    running = asyncio.ensure_future(hub.run())
+    await asyncio.sleep(0)  # the hub's first step: the server serves from here on
+    stats.miss += 1  # the first request, a MISS
+    deadline = time.monotonic() + 10
+    while not stats.series and time.monotonic() < deadline:  # the first bucket is cut at the next second
+        await asyncio.sleep(0.05)
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+    assert sum(bucket["MISS"] for bucket in stats.series) == 1

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from isr.cache.layout import Served
+from isr.cache.spill import SpillFiles
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Health:
 
 class Backend(Protocol):
     health: Health
+    spill: SpillFiles | None  # where responses get_served read are spilled to (the disk cache's)
 
     def get(self, build_id: str, path: str) -> Awaitable[bytes | None]:
         """The stored record of a path, or None (a coroutine, or a future: the disk backend

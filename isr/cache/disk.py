@@ -36,6 +36,8 @@ from isr.cache.backend import Change, Health, Stored
 from isr.cache.layout import Served
 from isr.cache.read_process import PAGE_CACHE_KB
 from isr.cache.reader import RecordReader
+from isr.cache.spill import SpillFiles
+from isr.cache.spill import supported as spill_supported
 from isr.cache.threads import Batches, Threads
 from isr.constants import USE_STAMP_EVERY_S
 from isr.errors import CacheError
@@ -54,6 +56,8 @@ READ_THREADS = 2  # reads other than records' (change log, tag marks, usage) off
 # 20,000 pages at --cache-memory 32mb, read as responses (store.served), uniform 9,500 to
 # 11,900 HITs a second against one at once; four gave no more.
 RECORD_READS_AT_ONCE = 2
+# Each of a server process's two spill files (spill.py) takes at most this part of the disk bound.
+SPILL_FILES_SHARE = 8
 # The database's pages may take this share of the disk bound; the write-ahead log takes
 # the rest (checkpointed at a sixteenth, truncated to an eighth). Past it, records are
 # evicted down to EVICT_TO.
@@ -116,7 +120,8 @@ class DiskBackend:
             log.warning("cache: %s in %s is an older isr's cache, no longer used: delete it once no older server runs", older[0], directory)
         self._readers = Threads(READ_THREADS, "isr-cache-read")  # once the cache opened: nothing to stop otherwise
         self._writer = Threads(1, "isr-cache-write")
-        self._reader = RecordReader(self._file, USE_STAMP_EVERY_S)
+        self.spill = SpillFiles(Path(directory), size_limit // SPILL_FILES_SHARE) if spill_supported() else None
+        self._reader = RecordReader(self._file, USE_STAMP_EVERY_S, self.spill)
         self._records = Batches(self._reader.fetch, RECORD_READS_AT_ONCE)
 
     # -- threads and connections ------------------------------------------------------
@@ -416,6 +421,8 @@ class DiskBackend:
 
     def _close(self) -> None:
         self._reader.wait()
+        if self.spill is not None:
+            self.spill.close()
         self._readers.shutdown()
         self._writer.shutdown()
         with self._lock:

@@ -37,6 +37,7 @@ class Served:
     revalidate: float | bool
     started_at: float
     tags: list[str]
+    spilled: int | None = None  # where the disk cache's read process spilled it too (spill.py)
 
     @property
     def stale_at(self) -> float:

@@ -8,13 +8,21 @@ Once it is full, a record read from the backend is kept only if it was read more
 lately than the record it would evict was used (`admits`), so pages asked for once or
 seldom do not push out the pages in use, and a uniform spread of requests over more
 pages than fit does not churn memory for nothing.
+
+It also holds where the disk cache spilled the responses it read of pages it does not keep
+(spill.py), about SPILL_ENTRY bytes each, counted in the bound: at most half of it, the
+oldest forgotten first.
 """
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 
+from isr.cache.compression import ALL_CODINGS
+from isr.cache.layout import VARIANTS
 from isr.cache.record import Record, Variant
+from isr.cache.spill import Key
 from isr.constants import USE_STAMP_EVERY_S
 
 ALIASES_PER_PATH = 8  # raw spellings of one path (HTML, JSON, percent-encodings) the hot path knows
@@ -22,6 +30,14 @@ ALIAS_OVERHEAD = 250  # bytes of one hot-path entry beyond its key (dict slot, t
 TAG_OVERHEAD = 120  # bytes of one (tag, path) entry of the tag index
 SEEN_KEPT = 8192  # paths whose reads from the backend are counted (about 1 MB, part of the fixed overhead)
 SAMPLE_PER_RECORD = 10  # uses and reads counted per record held between two halvings (TinyLFU's sample)
+# A page is admitted once read at least this many times more than the page it would evict
+# was used: admitting costs a read of its whole record, its decoding and an eviction, where
+# serving it unkept reads one response, mostly back from its spill. Under uniform traffic
+# over 20,000 pages, with 1,200 held, the least recently used page has no uses left, and a
+# margin of 1 admitted a page on a fifth of the requests, 2 on a tenth, all for nothing.
+ADMIT_MARGIN = 3
+SPILL_ENTRY = 144  # bytes of one spilled response's entry: two ints (its key's hash, its location) and a dict slot, at most
+_EPOCH_BITS = 16  # an entry's location carries the USE_STAMP_EVERY_S period it was last stamped in
 
 
 class MemoryCache:
@@ -37,6 +53,7 @@ class MemoryCache:
         self._age = 0  # how many times the counts of reads and uses were halved
         self._counted = 0  # uses and reads since the last halving
         self._sample = SEEN_KEPT  # ... and how many make the next one
+        self._spilled: dict[int, int] = {}  # hash of (path, variant, coding) -> location << _EPOCH_BITS | stamp period
 
     def __len__(self) -> int:
         return len(self._records)
@@ -78,6 +95,7 @@ class MemoryCache:
             record.uses, record.aged = old.uses, old.aged  # a new generation of a page in use is in use
         else:
             self._uses(record)  # counted from now on, like the records held
+        self.unspill(record.path)  # a generation held here is served, not a spilled one
         self._records[record.path] = record
         self._records.move_to_end(record.path)
         self.bytes += record.size
@@ -109,7 +127,7 @@ class MemoryCache:
         """Whether `admits` would keep the record of a path, asked before reading it (a record
         of the average size held stands for it): if not, it is read as a response only."""
         held = len(self._records)
-        if not held or self.bytes + self.bytes // held <= self.max_bytes or path in self._records:
+        if not held or self.bytes + (self.bytes - self._spill_bytes) // held <= self.max_bytes or path in self._records:
             return True
         return self._outranks(self._seen.get(path, 0) + 1)
 
@@ -121,9 +139,9 @@ class MemoryCache:
             self._halve()
 
     def _outranks(self, reads: int) -> bool:
-        """Read more often lately than the least recently used record was used."""
+        """Read more often lately than the least recently used record was used (by ADMIT_MARGIN)."""
         victim = next(iter(self._records.values()), None)
-        return victim is None or reads > self._uses(victim)
+        return victim is None or reads >= self._uses(victim) + ADMIT_MARGIN
 
     def _count(self) -> None:
         self._counted += 1
@@ -162,6 +180,41 @@ class MemoryCache:
             self.hot.pop(raw, None)
             self.bytes -= ALIAS_OVERHEAD + len(raw)
 
+    def spill(self, key: Key, location: int) -> None:
+        """Remember where a response of a page not kept here was spilled (spill.py)."""
+        hashed = hash(key)
+        if hashed not in self._spilled:
+            self.bytes += SPILL_ENTRY
+        self._spilled[hashed] = location << _EPOCH_BITS | _stamp_period(time.time())
+        while self._spill_bytes > self.max_bytes // 2:
+            del self._spilled[next(iter(self._spilled))]
+            self.bytes -= SPILL_ENTRY
+        self._evict()
+
+    def spilled(self, key: Key) -> int | None:
+        """Where a response was spilled, counted as a use for the disk's LRU (every
+        USE_STAMP_EVERY_S at most), or None."""
+        hashed = hash(key)
+        entry = self._spilled.get(hashed)
+        if entry is None:
+            return None
+        period = _stamp_period(time.time())
+        if entry & _EPOCH_MASK != period:
+            self._spilled[hashed] = entry >> _EPOCH_BITS << _EPOCH_BITS | period
+            self.touched.add(key[0])
+        return entry >> _EPOCH_BITS
+
+    def unspill(self, path: str) -> None:
+        """Forget a page's spilled responses (a newer generation exists, or they are unreadable)."""
+        for variant in VARIANTS:
+            for coding in ALL_CODINGS:
+                if self._spilled.pop(hash((path, variant, coding)), None) is not None:
+                    self.bytes -= SPILL_ENTRY
+
+    @property
+    def _spill_bytes(self) -> int:
+        return len(self._spilled) * SPILL_ENTRY
+
     def with_tag(self, tag: str) -> list[Record]:
         """The records held that carry a tag."""
         return [self._records[path] for path in self._tags.get(tag, ())]
@@ -169,6 +222,8 @@ class MemoryCache:
     def clear(self) -> None:
         for path in list(self._records):
             self.drop(path)
+        self.bytes -= self._spill_bytes
+        self._spilled.clear()
 
     def _forget(self, record: Record) -> None:
         """Uncount a record that leaves (or is replaced in) memory, and its tag entries."""
@@ -189,3 +244,10 @@ class MemoryCache:
     def _evict(self) -> None:
         while self.bytes > self.max_bytes and len(self._records) > 1:
             self.drop(next(iter(self._records)))
+
+
+_EPOCH_MASK = (1 << _EPOCH_BITS) - 1
+
+
+def _stamp_period(now: float) -> int:
+    return int(now // USE_STAMP_EVERY_S) & _EPOCH_MASK

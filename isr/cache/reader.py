@@ -26,6 +26,7 @@ import orjson
 
 from isr.cache import read_process
 from isr.cache.layout import Served
+from isr.cache.spill import SpillFiles
 from isr.cache.threads import RunningLoop
 from isr.errors import CacheError
 
@@ -39,8 +40,9 @@ _ISR_FOLDER = str(Path(__file__).resolve().parents[2])  # where this isr package
 
 
 class RecordReader:
-    def __init__(self, file: Path, stamp_every_s: float) -> None:
+    def __init__(self, file: Path, stamp_every_s: float, spill: SpillFiles | None = None) -> None:
         self._file = file
+        self._spill = spill
         self._stamp_every_s = stamp_every_s
         self._process: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
@@ -63,7 +65,7 @@ class RecordReader:
         sock = self._sock
         assert sock is not None
         future: asyncio.Future[dict[Key, Found]] = loop.create_future()
-        body = orjson.dumps(keys)
+        body = orjson.dumps([self._spill and self._spill.target(), keys])
         self._unsent += read_process.LENGTH.pack(len(body)) + body
         self._waiting.append(future)
         self._send()
@@ -88,10 +90,11 @@ class RecordReader:
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.wait()  # one that ended or was stopped before: it has read its socket's EOF
         ours, theirs = socket.socketpair()
+        fds = [theirs.fileno(), *(self._spill.fds if self._spill else ())]
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-P", "-m", read_process.__name__, str(theirs.fileno()), str(self._file), repr(self._stamp_every_s)],
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=_importing_this_isr(),
+                [sys.executable, "-P", "-m", read_process.__name__, str(fds[0]), str(self._file), repr(self._stamp_every_s), *map(str, fds[1:])],
+                pass_fds=fds, stdin=subprocess.DEVNULL, env=_importing_this_isr(),
             )
         except OSError as exc:
             ours.close()
@@ -183,18 +186,23 @@ class RecordReader:
             return
         found: dict[Key, Found] = {}
         offset = index_size
-        for build, path, want, unstamped, sizes, freshness in index:
+        for build, path, want, unstamped, sizes, freshness, spilled in index:
             if freshness is None:
                 found[build, path, None] = bytes(view[offset : offset + sizes[0]])
             else:
-                (head, body), (status, *fresh) = sizes, freshness
+                (head, body), (status, generated_at, revalidate, started_at, tags) = sizes, freshness
                 found[build, path, tuple(want)] = Served(
-                    status, bytes(view[offset : offset + head]), bytes(view[offset + head : offset + head + body]), *fresh,
+                    status, bytes(view[offset : offset + head]), bytes(view[offset + head : offset + head + body]),
+                    generated_at, revalidate, started_at, tags, self._spilled(spilled),
                 )  # copies: views would keep the whole reply alive while any one response is unsent
             offset += sum(sizes)
             if unstamped:
                 self.unstamped.add((build, path))
         future.set_result(found)
+
+    def _spilled(self, where: list[int] | None) -> int | None:
+        """The location of a response the process spilled, as SpillFiles names it."""
+        return None if where is None or self._spill is None else self._spill.location(*where)
 
     def _ended(self, why: str) -> None:
         log.warning("cache: the read process stopped (%s); it starts again on the next read", why)

@@ -67,6 +67,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from isr.cache import layout
 from isr.cache.backend import Change, Health, Stored
 from isr.cache.layout import Served
+from isr.cache.spill import SpillFiles
 from isr.errors import CacheError, CacheUnavailable
 
 T = TypeVar("T")
@@ -279,6 +280,7 @@ class RedisBackend:
         self.prefix = prefix
         self.timeout = timeout
         self.health = Health()
+        self.spill: SpillFiles | None = None  # responses read come over the network: nothing to read back locally
         self.channel = f"{prefix}:changes"
         self._scripts = {name: client.register_script(source) for name, source in _SCRIPTS.items()}
         self._down_since: float | None = None

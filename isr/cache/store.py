@@ -24,6 +24,7 @@ from isr.cache.backend import Backend, Change, Stored
 from isr.cache.layout import Served
 from isr.cache.memory import MemoryCache
 from isr.cache.record import Record
+from isr.cache.spill import Key, decode
 from isr.cache.threads import RunningLoop
 from isr.errors import CacheError, CacheUnavailable
 
@@ -43,6 +44,7 @@ class RecordStore:
         self._reading: dict[str, asyncio.Future[Record | None]] = {}
         self._waiters: dict[str, int] = {}  # path -> askers waiting for its read but the first
         self._changed_while_read: set[str] = set()  # paths a change reached while a read of them ran
+        self._unspilled = 0  # changes of paths applied: a response read across one is not spilled
         self.usage = (0, 0)  # records of this build in the whole cache, bytes the cache takes
         self.counters: Callable[[], dict[str, Any]] | None = None  # this process's, shared with announce
         self._loop = RunningLoop()
@@ -106,21 +108,53 @@ class RecordStore:
     async def served(self, path: str, variant: str, coding: str) -> Served | None:
         """A fresh page's response (variant "html" or "data") in a coding, read as stored, for
         a page memory would not keep: the read moves one response, and nothing is decoded
-        (layout.py). None where the engine decides instead: memory would keep the page, none
-        is stored, it is stale (by time or a tag revalidation), or the backend fails (the
-        engine's read says how)."""
+        (layout.py); read again from where the backend spilled it, if it did (spill.py).
+        None where the engine decides instead: memory would keep the page, none is stored,
+        it is stale (by time or a tag revalidation), or the backend fails (the engine's read
+        says how)."""
         if self.memory.wants(path):
             return None
+        key = (path, variant, coding)
         try:
-            response = await self.backend.get_served(self.build_id, path, variant, coding)
+            response = self._spilled(key) or await self._read_served(key)
             if response is None:
                 return None
             marks = self._marks if self._marks is not None else await self._tag_marks()
         except CacheError:
             return None
+        return self._fresh(path, response, marks)
+
+    def spilled(self, path: str, variant: str, coding: str) -> Served | None:
+        """What `served` answers, if it can be answered at once: read back from the spill on
+        the event loop, with no wait (None: ask `served`)."""
+        if self._marks is None or self.memory.wants(path):
+            return None
+        response = self._spilled((path, variant, coding))
+        return None if response is None else self._fresh(path, response, self._marks)
+
+    def _fresh(self, path: str, response: Served, marks: dict[str, float]) -> Served | None:
+        """The response if it is fresh (by time and tag marks), counted toward admission."""
         if time.time() >= response.stale_at or _marked(response.tags, response.started_at, marks):
             return None
         self.memory.refused(path)
+        return response
+
+    def _spilled(self, key: Key) -> Served | None:
+        """A response read back where the backend spilled it, on the loop: None if it is not
+        in the page cache (it never waits for the disk) or was not spilled."""
+        spill = self.backend.spill
+        location = None if spill is None else self.memory.spilled(key)
+        if location is None:
+            return None
+        assert spill is not None
+        raw = spill.read(location)
+        return None if raw is None else decode(raw, key)
+
+    async def _read_served(self, key: Key) -> Served | None:
+        unspilled = self._unspilled
+        response = await self.backend.get_served(self.build_id, *key)
+        if response is not None and response.spilled is not None and unspilled == self._unspilled:
+            self.memory.spill(key, response.spilled)  # not if a change of a path came meanwhile: it may be this one's
         return response
 
     async def reread(self, path: str) -> Record | None:
@@ -276,6 +310,8 @@ class RecordStore:
             return
         if change.key in self._reading:
             self._changed_while_read.add(change.key)
+        self.memory.unspill(change.key)
+        self._unspilled += 1
         held = self.memory.peek(change.key)
         if held is not None and held.generation != change.value:
             self.memory.drop(change.key)  # the next request reads the newer generation

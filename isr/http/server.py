@@ -70,6 +70,8 @@ class Handler:
             live.stats.stale += 1
             live.engine.refresh_stale(record)
             return respond(request, variant, STALE, record, now=now)
+        if hit is None and "%" not in raw and (spilled := _spilled(request, raw, live)) is not None:
+            return spilled
         try:
             if headers_too_large(request):
                 return too_large_headers()
@@ -164,6 +166,19 @@ class Handler:
             live.memory.alias(raw, answer.record, as_json)
         live.stats.count(answer.state)
         return respond(request, answer.variant, answer.state, answer.record, answer.headers)
+
+
+def _spilled(request: web.BaseRequest, raw: str, live: Deployment) -> web.StreamResponse | None:
+    """A HIT read back at once from the spill of a page memory does not keep (RecordStore.spilled),
+    before routing: a raw path with no percent sign names itself, and only a page's path that
+    routed to its cached route has responses spilled under it (by `_stored`)."""
+    if live.store is None or not _ascii(request.raw_headers) or not (coding := plain_coding(request)):
+        return None
+    served = live.store.spilled(raw, "html", coding)
+    if served is None:
+        return None
+    live.stats.hit += 1
+    return respond_stored(request, served, time.time())
 
 
 def _request_event(request: web.BaseRequest) -> dict[str, Any]:

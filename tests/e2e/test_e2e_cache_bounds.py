@@ -7,6 +7,8 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import os
+import signal
 import threading
 from collections import Counter
 from pathlib import Path
@@ -136,5 +138,43 @@ def test_pages_memory_does_not_keep_are_served_from_disk_as_memory_serves_them(t
         marked = site.cli("revalidate", "--tag", "junk", "--url", server.url, "--token", "t0ken")
         assert marked.returncode == 0, marked.stderr
         assert server.get(paths[0]).cache == "STALE"  # a tag revalidation reaches pages read from disk
+    finally:
+        server.stop()
+
+
+def read_process(pid: int) -> int:
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        if b"isr.cache.read_process" in Path(f"/proc/{child}/cmdline").read_bytes():
+            return int(child)
+    raise AssertionError("the server has no disk cache read process")
+
+
+def test_pages_read_from_disk_once_are_served_again_without_the_read_process(tmp_path: Path) -> None:
+    site = Site.copy("scale", tmp_path)
+    (site.root / ".env").write_text("ISR_REVALIDATE_TOKEN=t0ken\n")
+    server = Server(site, extra_args=("--cache-memory", "256kb")).start()
+    try:
+        paths = [f"/junk/page/{n}" for n in range(150)]
+        generated = {path: server.get(path) for path in paths}
+        assert {r.cache for r in generated.values()} == {"MISS"}
+        for path in paths:  # read from disk by the read process, which spills each response
+            assert server.get(path, {"Accept-Encoding": "br"}).cache == "HIT"
+        assert server.proc is not None
+        reader = read_process(server.proc.pid)
+        os.kill(reader, signal.SIGSTOP)  # a read that needs it now waits until the timeout
+        try:
+            for path in paths:
+                response = server.get(path, {"Accept-Encoding": "br"}, timeout=10)
+                assert response.status == 200 and response.cache == "HIT", response.describe()
+                assert brotli.decompress(response.body) == generated[path].body
+                assert response.header("content-encoding") == "br"
+                assert response.header("x-isr-generation") == generated[path].generation
+        finally:
+            os.kill(reader, signal.SIGCONT)
+        assert server.get(paths[0], {"Accept-Encoding": "gzip"}).cache == "HIT"  # another coding: read by the process
+        again = site.cli("revalidate", paths[1], "--url", server.url, "--token", "t0ken")
+        assert again.returncode == 0, again.stderr
+        response = server.get(paths[1], {"Accept-Encoding": "br"})
+        assert response.cache == "HIT" and response.header("x-isr-generation") != generated[paths[1]].generation
     finally:
         server.stop()

@@ -15,6 +15,7 @@ import pytest
 
 from isr.cache import read_process
 from isr.cache.disk import DATABASE
+from isr.cache.spill import decode
 from isr.errors import CacheError
 
 from cache_support import opened, page_record, stored
@@ -144,3 +145,22 @@ async def test_a_response_asked_many_times_at_once_is_read_and_sent_once(tmp_pat
         db.close()
     assert [entry[2] for entry in index] == [("html", "br"), None]
     assert blobs == [page.html.head("br"), page.html.bodies["br"], page.to_bytes()]
+
+
+async def test_a_restarted_read_process_spills_after_what_its_predecessor_spilled(tmp_path: Path) -> None:
+    async with opened(tmp_path) as disk:
+        pages = [page_record(n, 6_000) for n in (1, 2)]
+        await disk.put("b1", [stored(page.path, raw=page.to_bytes()) for page in pages])
+        first = await disk.get_served("b1", pages[0].path, "html", "gzip")
+        assert first is not None and first.spilled is not None and disk.spill is not None
+        os.kill(_read_process(disk), signal.SIGKILL)
+        with pytest.raises(CacheError, match="read process stopped"):
+            for _ in range(200):  # until the loop sees its socket close
+                await disk.get("b1", pages[0].path)
+                await asyncio.sleep(0.01)
+        second = await disk.get_served("b1", pages[1].path, "html", "gzip")  # read by a new process
+        assert second is not None and second.spilled is not None
+        for page, response in zip(pages, (first, second), strict=True):
+            raw = disk.spill.read(response.spilled)  # type: ignore[arg-type]
+            back = None if raw is None else decode(raw, (page.path, "html", "gzip"))
+            assert back is not None and bytes(back.body) == page.html.bodies["gzip"]

@@ -10,7 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from isr.cache.memory import MemoryCache
+from isr.cache.memory import ADMIT_MARGIN, MemoryCache
 from isr.cache.record import Record
 from isr.cache.store import RecordStore, as_stored
 from isr.engine.revalidation import revalidate
@@ -317,7 +317,10 @@ async def test_a_full_store_serves_a_page_read_once_without_evicting_the_pages_i
         cold = await reader.load("/cold")
         assert cold is not None and cold.generation == "g1"  # served
         assert reader.memory.peek("/cold") is None and reader.memory.peek("/hot") is not None  # not kept
-        assert await reader.load("/cold") is not None and reader.memory.peek("/cold") is not None  # its second read keeps it
+        for _ in range(ADMIT_MARGIN - 1):
+            assert await reader.load("/cold") is not None and reader.memory.peek("/cold") is None
+        # read ADMIT_MARGIN times more than /hot was used (once: its own read): kept
+        assert await reader.load("/cold") is not None and reader.memory.peek("/cold") is not None
         await reader.backend.close()
 
 
@@ -367,3 +370,85 @@ async def test_a_record_of_another_isr_layout_reads_as_none_and_is_rendered_agai
         assert await disk.get_served("b1", "/blog/post-1", "html", "identity") is None
         assert await store(disk).load("/blog/post-1") is None
         assert await store(disk).load("/bad") is None  # damaged: rendered again too
+
+
+async def test_a_response_read_once_is_read_again_from_its_spill_without_the_read_process(tmp_path: Path) -> None:
+    async with opened(tmp_path) as disk:
+        writer = store(disk)
+        pages = [page_record(n, 4_000, started_at=time.time()) for n in (1, 2, 3)]
+        for page in pages:
+            await writer.save(page, page.to_bytes())
+        reader = store(backend(tmp_path), max_bytes=pages[0].size + 500)  # room for one page
+        await reader.sync()
+        for _ in range(9):
+            assert await reader.load("/blog/post-1") is not None  # memory is full, with a page in use
+        gets = calls_of(reader.backend, "get_served")
+        first = await reader.served("/blog/post-2", "html", "gzip")
+        again = await reader.served("/blog/post-2", "html", "gzip")
+        assert first is not None and again is not None and len(gets) == 1  # the second came from the spill file
+        assert (bytes(again.head), bytes(again.body)) == (pages[1].html.head("gzip"), pages[1].html.bodies["gzip"])
+        assert (again.status, again.generated_at, again.tags) == (first.status, first.generated_at, first.tags)
+        other = await reader.served("/blog/post-2", "data", "identity")  # another response: read, then spilled too
+        assert other is not None and bytes(other.body) == pages[1].data.bodies["identity"] and len(gets) == 2
+        await reader.backend.close()
+
+
+async def _full_reader(tmp_path: Path, writer: RecordStore, pages: list[Record]) -> RecordStore:
+    """A reader with room for page 1 only, page 1 in use: the other pages are served unkept."""
+    for page in pages:
+        await writer.save(page, page.to_bytes())
+    reader = store(backend(tmp_path), max_bytes=pages[0].size + 500)
+    await reader.sync()
+    for _ in range(9):
+        assert await reader.load("/blog/post-1") is not None
+    return reader
+
+
+async def test_a_newer_generation_written_elsewhere_is_served_instead_of_the_spilled_one(tmp_path: Path) -> None:
+    async with opened(tmp_path) as disk:
+        writer = store(disk)
+        reader = await _full_reader(tmp_path, writer, [page_record(n, 4_000, started_at=time.time()) for n in (1, 2)])
+        assert await reader.served("/blog/post-2", "html", "identity") is not None
+        assert reader.spilled("/blog/post-2", "html", "identity") is not None  # spilled, and read back at once
+        newer = page_record(2, 4_000, generation="g2", started_at=time.time())
+        await writer.save(newer, newer.to_bytes())
+        await reader.sync()  # the change log: page 2 has a newer generation
+        assert reader.spilled("/blog/post-2", "html", "identity") is None  # not the old one
+        served = await reader.served("/blog/post-2", "html", "identity")
+        assert served is not None and bytes(served.body) == newer.html.bodies["identity"]
+        await reader.backend.close()
+
+
+async def test_a_response_read_while_its_page_changed_is_not_spilled(tmp_path: Path) -> None:
+    async with opened(tmp_path) as disk:
+        writer = store(disk)
+        reader = await _full_reader(tmp_path, writer, [page_record(n, 4_000, started_at=time.time()) for n in (1, 2)])
+        read = reader.backend.get_served
+
+        async def read_then_change(*key: str) -> Any:
+            response = await read(*key)  # the old generation, spilled by the read process
+            newer = page_record(2, 4_000, generation="g2", started_at=time.time())
+            await writer.save(newer, newer.to_bytes())
+            await reader.sync()  # the change arrives before the read's answer is used
+            return response
+
+        reader.backend.get_served = read_then_change  # type: ignore[method-assign]
+        assert await reader.served("/blog/post-2", "html", "identity") is not None  # served once (it was current when read)
+        assert reader.spilled("/blog/post-2", "html", "identity") is None  # but not kept to be read again
+        await reader.backend.close()
+
+
+async def test_a_spilled_response_is_read_back_at_once_only_while_fresh(tmp_path: Path) -> None:
+    async with opened(tmp_path) as disk:
+        writer = store(disk)
+        pages = [page_record(n, 4_000, started_at=time.time()) for n in (1, 2)] + [page_record(3, 4_000, started_at=1.0)]
+        reader = await _full_reader(tmp_path, writer, pages)
+        assert await reader.served("/blog/post-2", "html", "br") is not None
+        assert await reader.served("/blog/post-3", "html", "br") is None  # stale (revalidate 60): the engine answers
+        assert reader.spilled("/blog/post-3", "html", "br") is None  # spilled, but stale
+        assert reader.spilled("/blog/post-2", "html", "br") is not None
+        await writer.revalidate_tag("post-2")
+        await reader.sync()
+        assert reader.spilled("/blog/post-2", "html", "br") is None  # marked stale: the engine answers (STALE)
+        assert await reader.served("/blog/post-2", "html", "br") is None
+        await reader.backend.close()

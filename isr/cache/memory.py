@@ -95,7 +95,6 @@ class MemoryCache:
             record.uses, record.aged = old.uses, old.aged  # a new generation of a page in use is in use
         else:
             self._uses(record)  # counted from now on, like the records held
-        self.unspill(record.path)  # a generation held here is served, not a spilled one
         self._records[record.path] = record
         self._records.move_to_end(record.path)
         self.bytes += record.size

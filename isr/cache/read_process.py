@@ -94,23 +94,27 @@ def reply(index: Any, blobs: list[Blob]) -> bytes:
     return REPLY_HEAD.pack(len(head), sum(map(len, blobs))) + head + b"".join(blobs)
 
 
+def _spilling(writer: spill.SpillWriter | None, spill_to: list[Any] | None) -> tuple[spill.SpillWriter, int] | None:
+    """Where a request's responses are spilled to: its file, emptied first if the request asks."""
+    if writer is None or spill_to is None:
+        return None
+    target, empty = spill_to
+    if empty:
+        writer.empty(target)
+    return writer, target
+
+
 def serve(fd: int, file: str, stamp_every_s: float, spill_fds: list[int]) -> None:
     """Answer requests until the server closes its end (or dies)."""
     sock = socket.socket(fileno=fd)
     requests = sock.makefile("rb")
     db = connect_reader(file)
-    spill_files = spill.SpillWriter(spill_fds) if spill_fds else None
+    writer = spill.SpillWriter(spill_fds) if spill_fds else None
     while len(head := requests.read(LENGTH.size)) == LENGTH.size:
         (size,) = LENGTH.unpack(head)
         spill_to, keys = orjson.loads(requests.read(size))
         try:
-            if spill_to is not None and spill_files is not None:
-                target, empty = spill_to
-                if empty:
-                    spill_files.empty(target)
-                answer = reply(*read_records(db, keys, stamp_every_s, (spill_files, target)))
-            else:
-                answer = reply(*read_records(db, keys, stamp_every_s))
+            answer = reply(*read_records(db, keys, stamp_every_s, _spilling(writer, spill_to)))
         except (sqlite3.Error, OSError) as exc:
             answer = reply({"error": f"{type(exc).__name__}: {exc}"}, [])
         sock.sendall(answer)

@@ -161,6 +161,7 @@ class RecordStore:
         """The backend's record of a path, which replaces the memory copy."""
         record = await self._read(path)
         if record is not None:
+            self.memory.unspill(path)  # an older generation's
             self.memory.put(record, newer_only=False)
             record = self.memory.peek(path)
         return record
@@ -194,6 +195,7 @@ class RecordStore:
             stored = True  # served from memory here until the backend answers again
         if not stored:
             return await self.reread(record.path) or record
+        self.memory.unspill(record.path)  # an older generation's
         self.memory.put(record)
         return self.memory.peek(record.path) or record
 

@@ -62,8 +62,8 @@ def test_bytes_read_under_another_key_are_no_response(files: SpillFiles) -> None
     location = _spill(files, KEY, _response())
     assert _read_back(files, location, ("/blog/post-1", "html", "gzip")) is None
     assert _read_back(files, location, ("/blog/post-2", "html", "br")) is None
-    assert decode(bytearray(b"\x00\x00\x00\x05\x00\x00\x00\x00{bad}"), KEY) is None  # damaged
-    assert decode(bytearray(b"\x00"), KEY) is None  # truncated
+    assert decode(memoryview(b"\x00\x00\x00\x05\x00\x00\x00\x00{bad}"), KEY) is None  # damaged
+    assert decode(memoryview(b"\x00"), KEY) is None  # truncated
 
 
 def test_a_file_emptied_for_new_responses_is_never_read_at_its_old_locations(tmp_path: Path) -> None:

@@ -205,7 +205,7 @@ class MemoryCache:
         return entry >> _EPOCH_BITS
 
     def unspill(self, path: str) -> None:
-        """Forget a page's spilled responses (a newer generation exists, or they are unreadable)."""
+        """Forget a page's spilled responses: a newer generation exists."""
         for variant in VARIANTS:
             for coding in ALL_CODINGS:
                 if self._spilled.pop(hash((path, variant, coding)), None) is not None:

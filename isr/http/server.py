@@ -15,6 +15,7 @@ from urllib.parse import quote
 from aiohttp import web
 from multidict import CIMultiDict
 
+from isr.cache.layout import Served
 from isr.constants import DATA_PREFIX, HIT, NO_STORE, READ_METHODS, STALE
 from isr.engine.engine import Answer, Engine, error_answer
 from isr.errors import BadPath, FunctionError
@@ -126,11 +127,7 @@ class Handler:
         response; None where the engine answers (see RecordStore.served)."""
         if live.store is None or not (coding := plain_coding(request)):
             return None
-        served = await live.store.served(path, variant, coding)
-        if served is None:
-            return None
-        live.stats.hit += 1
-        return respond_stored(request, served, time.time())
+        return _stored_hit(request, await live.store.served(path, variant, coding), live)
 
     async def _api(self, request: web.BaseRequest, route: Route, params: Params, path: str, live: Deployment) -> web.Response:
         event = {"method": request.method, "path": path, "params": params, **_request_event(request)}
@@ -174,7 +171,10 @@ def _spilled(request: web.BaseRequest, raw: str, live: Deployment) -> web.Stream
     routed to its cached route has responses spilled under it (by `_stored`)."""
     if live.store is None or not _ascii(request.raw_headers) or not (coding := plain_coding(request)):
         return None
-    served = live.store.spilled(raw, "html", coding)
+    return _stored_hit(request, live.store.spilled(raw, "html", coding), live)
+
+
+def _stored_hit(request: web.BaseRequest, served: Served | None, live: Deployment) -> web.StreamResponse | None:
     if served is None:
         return None
     live.stats.hit += 1

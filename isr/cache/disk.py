@@ -36,8 +36,7 @@ from isr.cache.backend import Change, Health, Stored
 from isr.cache.layout import Served
 from isr.cache.read_process import PAGE_CACHE_KB
 from isr.cache.reader import RecordReader
-from isr.cache.spill import SpillFiles
-from isr.cache.spill import supported as spill_supported
+from isr.cache.spill import open_spill
 from isr.cache.threads import Batches, Threads
 from isr.constants import USE_STAMP_EVERY_S
 from isr.errors import CacheError
@@ -120,7 +119,7 @@ class DiskBackend:
             log.warning("cache: %s in %s is an older isr's cache, no longer used: delete it once no older server runs", older[0], directory)
         self._readers = Threads(READ_THREADS, "isr-cache-read")  # once the cache opened: nothing to stop otherwise
         self._writer = Threads(1, "isr-cache-write")
-        self.spill = SpillFiles(Path(directory), size_limit // SPILL_FILES_SHARE) if spill_supported() else None
+        self.spill = open_spill(Path(directory), size_limit // SPILL_FILES_SHARE)
         self._reader = RecordReader(self._file, USE_STAMP_EVERY_S, self.spill)
         self._records = Batches(self._reader.fetch, RECORD_READS_AT_ONCE)
 

@@ -11,7 +11,7 @@ pages than fit does not churn memory for nothing.
 
 It also holds where the disk cache spilled the responses it read of pages it does not keep
 (spill.py), about SPILL_ENTRY bytes each, counted in the bound: at most half of it, the
-oldest forgotten first.
+first spilled forgotten first.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections import OrderedDict
 from isr.cache.compression import ALL_CODINGS
 from isr.cache.layout import VARIANTS
 from isr.cache.record import Record, Variant
-from isr.cache.spill import Key
+from isr.cache.spill import ResponseKey
 from isr.constants import USE_STAMP_EVERY_S
 
 ALIASES_PER_PATH = 8  # raw spellings of one path (HTML, JSON, percent-encodings) the hot path knows
@@ -180,7 +180,7 @@ class MemoryCache:
             self.hot.pop(raw, None)
             self.bytes -= ALIAS_OVERHEAD + len(raw)
 
-    def spill(self, key: Key, location: int) -> None:
+    def spill(self, key: ResponseKey, location: int) -> None:
         """Remember where a response of a page not kept here was spilled (spill.py)."""
         hashed = hash(key)
         if hashed not in self._spilled:
@@ -191,7 +191,7 @@ class MemoryCache:
             self.bytes -= SPILL_ENTRY
         self._evict()
 
-    def spilled(self, key: Key) -> int | None:
+    def spilled(self, key: ResponseKey) -> int | None:
         """Where a response was spilled, counted as a use for the disk's LRU (every
         USE_STAMP_EVERY_S at most), or None."""
         hashed = hash(key)

@@ -26,7 +26,7 @@ import orjson
 
 from isr.cache import read_process
 from isr.cache.layout import Served
-from isr.cache.spill import SpillFiles
+from isr.cache.spill import SpillFiles, Target
 from isr.cache.threads import RunningLoop
 from isr.errors import CacheError
 
@@ -47,7 +47,7 @@ class RecordReader:
         self._process: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._waiting: deque[asyncio.Future[dict[Key, Found]]] = deque()
+        self._waiting: deque[tuple[asyncio.Future[dict[Key, Found]], Target | None]] = deque()  # with where they spill
         self._unsent = bytearray()
         self._expect(None)
         self.unstamped: set[tuple[str, str]] = set()  # (build, path) read whose use stamp is old (DiskBackend.touch)
@@ -65,9 +65,10 @@ class RecordReader:
         sock = self._sock
         assert sock is not None
         future: asyncio.Future[dict[Key, Found]] = loop.create_future()
-        body = orjson.dumps([self._spill and self._spill.target(), keys])
+        target = None if self._spill is None else self._spill.target()
+        body = orjson.dumps([None if target is None else [target[0], target[2]], keys])  # [file, empty?]
         self._unsent += read_process.LENGTH.pack(len(body)) + body
-        self._waiting.append(future)
+        self._waiting.append((future, target))
         self._send()
         return future
 
@@ -116,7 +117,7 @@ class RecordReader:
         self._unsent.clear()
         self._expect(None)
         waiting, self._waiting = self._waiting, deque()
-        for future in waiting:
+        for future, _ in waiting:
             if not future.done():
                 future.set_exception(reason)
 
@@ -178,7 +179,7 @@ class RecordReader:
         view = self._view
         index = orjson.loads(view[:index_size])
         self._expect(None)
-        future = self._waiting.popleft()
+        future, target = self._waiting.popleft()
         if future.done():
             return
         if isinstance(index, dict):
@@ -193,16 +194,19 @@ class RecordReader:
                 (head, body), (status, generated_at, revalidate, started_at, tags) = sizes, freshness
                 found[build, path, tuple(want)] = Served(
                     status, bytes(view[offset : offset + head]), bytes(view[offset + head : offset + head + body]),
-                    generated_at, revalidate, started_at, tags, self._spilled(spilled),
+                    generated_at, revalidate, started_at, tags, self._spilled(target, spilled),
                 )  # copies: views would keep the whole reply alive while any one response is unsent
             offset += sum(sizes)
             if unstamped:
                 self.unstamped.add((build, path))
         future.set_result(found)
 
-    def _spilled(self, where: list[int] | None) -> int | None:
-        """The location of a response the process spilled, as SpillFiles names it."""
-        return None if where is None or self._spill is None else self._spill.location(*where)
+    def _spilled(self, target: Target | None, where: list[int] | None) -> int | None:
+        """The location of a response the process spilled for a request, as SpillFiles names it."""
+        if target is None or where is None or self._spill is None:
+            return None
+        _, offset, length = where
+        return self._spill.location(target, offset, length)
 
     def _ended(self, why: str) -> None:
         log.warning("cache: the read process stopped (%s); it starts again on the next read", why)

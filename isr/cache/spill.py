@@ -20,6 +20,7 @@ as layout.py stores them.
 
 from __future__ import annotations
 
+import logging
 import os
 import struct
 import tempfile
@@ -29,35 +30,64 @@ import orjson
 
 from isr.cache.layout import Served
 
-_META = struct.Struct(">II")  # sizes of the JSON and of the head that follows it
-_LENGTH_BITS = 24  # a spilled response is at most 16 MiB (larger ones are not spilled)
+_META = struct.Struct(">III")  # sizes of the JSON, of the head and of the body that follow it
+_LENGTH_BITS = 24  # a spilled response is at most 16 MiB (larger ones are not read back)
 _OFFSET_BITS = 40
-_GENERATION_BITS = 16
 MAX_LENGTH = (1 << _LENGTH_BITS) - 1
-Key = tuple[str, str, str]  # (path, variant, coding)
+ResponseKey = tuple[str, str, str]  # (path, variant, coding)
+Target = tuple[int, int, bool]  # the file appended to, its generation, and whether it is emptied first
+
+log = logging.getLogger("isr")
 
 
-def encode(key: Key, response: Served) -> list[bytes | memoryview]:
+def encode(key: ResponseKey, response: Served) -> list[bytes | memoryview]:
     """A response as spilled: its key and freshness, then its head and body."""
     meta = orjson.dumps([*key, response.status, response.generated_at, response.revalidate, response.started_at, response.tags])
-    return [_META.pack(len(meta), len(response.head)), meta, response.head, response.body]
+    return [_META.pack(len(meta), len(response.head), len(response.body)), meta, response.head, response.body]
 
 
-def decode(raw: memoryview, key: Key) -> Served | None:
+def decode(raw: memoryview, key: ResponseKey) -> Served | None:
     """The response spilled under a key (None: these bytes are another key's or damaged).
     Its head and body are copied out as bytes: uvloop writes bytes faster than views (a
     HIT's write took a third less of the event loop's time, 20,000 pages uniform)."""
     if len(raw) < _META.size:
         return None
-    meta_size, head_size = _META.unpack_from(raw)
+    meta_size, head_size, body_size = _META.unpack_from(raw)
     head_at = _META.size + meta_size
+    body_at = head_at + head_size
+    if body_at + body_size != len(raw):
+        return None
     try:
         path, variant, coding, status, generated_at, revalidate, started_at, tags = orjson.loads(raw[_META.size : head_at])
     except (orjson.JSONDecodeError, ValueError, TypeError):
         return None
-    if (path, variant, coding) != key or head_at + head_size > len(raw):
+    if (path, variant, coding) != key:
         return None
-    return Served(status, bytes(raw[head_at : head_at + head_size]), bytes(raw[head_at + head_size :]), generated_at, revalidate, started_at, tags)
+    return Served(status, bytes(raw[head_at:body_at]), bytes(raw[body_at:]), generated_at, revalidate, started_at, tags)
+
+
+def open_spill(folder: Path, cap: int) -> SpillFiles | None:
+    """The spill files of a server process in a cache folder, or None where the event loop
+    could not read them back without waiting (no RWF_NOWAIT: not Linux, or a file system
+    without it, such as tmpfs or NFS): responses are then read by the read process only."""
+    if not hasattr(os, "RWF_NOWAIT"):
+        return None
+    try:
+        files = SpillFiles(folder, cap)
+    except OSError as exc:
+        log.warning("cache: no spill files in %s (%s): pages beyond memory are read by the read process only", folder, exc)
+        return None
+    try:
+        os.pwrite(files.fds[0], b"\0", 0)
+        try:
+            os.preadv(files.fds[0], [bytearray(1)], 0, os.RWF_NOWAIT)
+        except BlockingIOError:
+            pass  # supported: the byte just went to disk
+        os.ftruncate(files.fds[0], 0)
+    except OSError:  # EOPNOTSUPP: the file system cannot read without waiting
+        files.close()
+        return None
+    return files
 
 
 class SpillFiles:
@@ -66,32 +96,42 @@ class SpillFiles:
 
     def __init__(self, folder: Path, cap: int) -> None:
         self._cap = cap  # bytes of one file before the other is emptied and written instead
-        self.fds = [_unlinked_file(folder) for _ in range(2)]
-        self._generation = [0, 0]
+        self.fds: list[int] = []
+        try:
+            for _ in range(2):
+                self.fds.append(_unlinked_file(folder))
+        except OSError:
+            self.close()
+            raise
+        self._generation = [0, 0]  # how often each file was emptied
         self._size = [0, 0]  # bytes written to each file, as the read process reported
         self._current = 0
         self._buffer = bytearray(0)  # read into, grown to the largest response read
 
-    def target(self) -> tuple[int, bool]:
-        """The file the next reads append to, and whether the read process empties it first."""
+    def target(self) -> Target:
+        """The file the next reads append to (see Target)."""
         if self._size[self._current] < self._cap:
-            return self._current, False
+            return self._current, self._generation[self._current], False
         self._current ^= 1
-        self._generation[self._current] = (self._generation[self._current] + 1) % (1 << _GENERATION_BITS)
+        self._generation[self._current] += 1
         self._size[self._current] = 0
-        return self._current, True
+        return self._current, self._generation[self._current], True
 
-    def location(self, file: int, offset: int, length: int) -> int | None:
-        """Where the read process wrote a response, as one number (None: not where it can be read back)."""
+    def location(self, target: Target, offset: int, length: int) -> int | None:
+        """Where the read process wrote a response for a request of that target, as one
+        number; None if it cannot be read back (the file was emptied since, or it is too large)."""
+        file, generation, _ = target
+        if generation != self._generation[file]:
+            return None
         self._size[file] = max(self._size[file], offset + length)
         if length > MAX_LENGTH or offset >= 1 << _OFFSET_BITS:
             return None
-        return ((self._generation[file] << 1 | file) << _OFFSET_BITS | offset) << _LENGTH_BITS | length
+        return ((generation << 1 | file) << _OFFSET_BITS | offset) << _LENGTH_BITS | length
 
     def read(self, location: int) -> memoryview | None:
         """A spilled response's bytes if the page cache holds them, without waiting for the
         disk; None if they are gone (the file was emptied since) or not in memory. They are
-        valid until the next read (one buffer serves every read: no allocation a HIT)."""
+        valid until the next read: every read goes into one buffer, allocated once."""
         length = location & MAX_LENGTH
         offset = (location >> _LENGTH_BITS) & ((1 << _OFFSET_BITS) - 1)
         file_and_generation = location >> (_LENGTH_BITS + _OFFSET_BITS)
@@ -108,7 +148,8 @@ class SpillFiles:
         return buffer if count == length else None
 
     def close(self) -> None:
-        for fd in self.fds:
+        fds, self.fds = self.fds, []
+        for fd in fds:
             os.close(fd)
 
 
@@ -117,11 +158,6 @@ def _unlinked_file(folder: Path) -> int:
     fd, name = tempfile.mkstemp(prefix=".isr-spill-", dir=folder)
     os.unlink(name)
     return fd
-
-
-def supported() -> bool:
-    """Whether reads that never wait for the disk exist here (Linux 4.14 and later)."""
-    return hasattr(os, "RWF_NOWAIT") and hasattr(os, "preadv")
 
 
 class SpillWriter:
@@ -135,7 +171,7 @@ class SpillWriter:
         os.ftruncate(self._fds[file], 0)
         self._ends[file] = 0
 
-    def append(self, file: int, key: Key, response: Served) -> list[int] | None:
+    def append(self, file: int, key: ResponseKey, response: Served) -> list[int] | None:
         """Append a response: [file, offset, length], or None if it was not written whole (a full disk)."""
         parts = encode(key, response)
         offset, length = self._ends[file], sum(map(len, parts))

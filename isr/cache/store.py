@@ -24,7 +24,7 @@ from isr.cache.backend import Backend, Change, Stored
 from isr.cache.layout import Served
 from isr.cache.memory import MemoryCache
 from isr.cache.record import Record
-from isr.cache.spill import Key, decode
+from isr.cache.spill import ResponseKey, decode
 from isr.cache.threads import RunningLoop
 from isr.errors import CacheError, CacheUnavailable
 
@@ -44,7 +44,8 @@ class RecordStore:
         self._reading: dict[str, asyncio.Future[Record | None]] = {}
         self._waiters: dict[str, int] = {}  # path -> askers waiting for its read but the first
         self._changed_while_read: set[str] = set()  # paths a change reached while a read of them ran
-        self._unspilled = 0  # changes of paths applied: a response read across one is not spilled
+        self._spill_reads: dict[str, int] = {}  # path -> reads of its responses under way (_read_served)
+        self._changed_while_spilling: set[str] = set()  # paths a newer generation reached during such a read
         self.usage = (0, 0)  # records of this build in the whole cache, bytes the cache takes
         self.counters: Callable[[], dict[str, Any]] | None = None  # this process's, shared with announce
         self._loop = RunningLoop()
@@ -139,7 +140,7 @@ class RecordStore:
         self.memory.refused(path)
         return response
 
-    def _spilled(self, key: Key) -> Served | None:
+    def _spilled(self, key: ResponseKey) -> Served | None:
         """A response read back where the backend spilled it, on the loop: None if it is not
         in the page cache (it never waits for the disk) or was not spilled."""
         spill = self.backend.spill
@@ -150,18 +151,36 @@ class RecordStore:
         raw = spill.read(location)
         return None if raw is None else decode(raw, key)
 
-    async def _read_served(self, key: Key) -> Served | None:
-        unspilled = self._unspilled
-        response = await self.backend.get_served(self.build_id, *key)
-        if response is not None and response.spilled is not None and unspilled == self._unspilled:
-            self.memory.spill(key, response.spilled)  # not if a change of a path came meanwhile: it may be this one's
+    async def _read_served(self, key: ResponseKey) -> Served | None:
+        """A response read by the backend; where it spilled it is kept, unless a newer
+        generation of the page was learned of during the read (it may be of the older one)."""
+        path = key[0]
+        self._spill_reads[path] = self._spill_reads.get(path, 0) + 1
+        try:
+            response = await self.backend.get_served(self.build_id, *key)
+        finally:
+            left = self._spill_reads.pop(path) - 1
+            changed = path in self._changed_while_spilling
+            if left:
+                self._spill_reads[path] = left
+            else:
+                self._changed_while_spilling.discard(path)
+        if response is not None and response.spilled is not None and not changed:
+            self.memory.spill(key, response.spilled)
         return response
+
+    def _unspill(self, path: str) -> None:
+        """A newer generation of a path exists: its spilled responses go, and a read of one
+        under way is not spilled (it may be of the older generation)."""
+        self.memory.unspill(path)
+        if path in self._spill_reads:
+            self._changed_while_spilling.add(path)
 
     async def reread(self, path: str) -> Record | None:
         """The backend's record of a path, which replaces the memory copy."""
         record = await self._read(path)
         if record is not None:
-            self.memory.unspill(path)  # an older generation's
+            self._unspill(path)  # an older generation's
             self.memory.put(record, newer_only=False)
             record = self.memory.peek(path)
         return record
@@ -195,7 +214,7 @@ class RecordStore:
             stored = True  # served from memory here until the backend answers again
         if not stored:
             return await self.reread(record.path) or record
-        self.memory.unspill(record.path)  # an older generation's
+        self._unspill(record.path)  # an older generation's
         self.memory.put(record)
         return self.memory.peek(record.path) or record
 
@@ -298,6 +317,7 @@ class RecordStore:
         if changes is None:
             log.warning("fell behind the cache's change log: dropping the %d records held in memory", len(self.memory))
             self.memory.clear()
+            self._changed_while_spilling.update(self._spill_reads)
             self._marks = None
         else:
             marks = await self._tag_marks()
@@ -312,8 +332,7 @@ class RecordStore:
             return
         if change.key in self._reading:
             self._changed_while_read.add(change.key)
-        self.memory.unspill(change.key)
-        self._unspilled += 1
+        self._unspill(change.key)
         held = self.memory.peek(change.key)
         if held is not None and held.generation != change.value:
             self.memory.drop(change.key)  # the next request reads the newer generation

@@ -71,7 +71,7 @@ class Handler:
             live.stats.stale += 1
             live.engine.refresh_stale(record)
             return respond(request, variant, STALE, record, now=now)
-        if hit is None and "%" not in raw and (spilled := _spilled(request, raw, live)) is not None:
+        if hit is None and _names_itself(raw) and (spilled := _spilled(request, raw, live)) is not None:
             return spilled
         try:
             if headers_too_large(request):
@@ -165,10 +165,17 @@ class Handler:
         return respond(request, answer.variant, answer.state, answer.record, answer.headers)
 
 
+def _names_itself(raw: str) -> bool:
+    """Whether a raw path is the page path routing would give it: no percent sign to decode,
+    and not under /_isr, which the server answers before routing (a page path can be
+    `/_isr/stats` when a catch-all routes `/%5Fisr/stats`)."""
+    return "%" not in raw and not raw.startswith("/_isr")
+
+
 def _spilled(request: web.BaseRequest, raw: str, live: Deployment) -> web.StreamResponse | None:
     """A HIT read back at once from the spill of a page memory does not keep (RecordStore.spilled),
-    before routing: a raw path with no percent sign names itself, and only a page's path that
-    routed to its cached route has responses spilled under it (by `_stored`)."""
+    before routing: only a page's path that routed to its cached route has responses spilled
+    under it (by `_stored`), and a raw path that names itself is that path."""
     if live.store is None or not _ascii(request.raw_headers) or not (coding := plain_coding(request)):
         return None
     return _stored_hit(request, live.store.spilled(raw, "html", coding), live)

@@ -157,8 +157,9 @@ def test_pages_read_from_disk_once_are_served_again_without_the_read_process(tmp
         paths = [f"/junk/page/{n}" for n in range(150)]
         generated = {path: server.get(path) for path in paths}
         assert {r.cache for r in generated.values()} == {"MISS"}
-        for path in paths:  # read from disk by the read process, which spills each response
-            assert server.get(path, {"Accept-Encoding": "br"}).cache == "HIT"
+        for _ in range(2):  # a read that crosses the news of its page's generation is not spilled: the second is
+            for path in paths:  # read from disk by the read process, which spills each response
+                assert server.get(path, {"Accept-Encoding": "br"}).cache == "HIT"
         assert server.proc is not None
         reader = read_process(server.proc.pid)
         os.kill(reader, signal.SIGSTOP)  # a read that needs it now waits until the timeout
@@ -176,5 +177,36 @@ def test_pages_read_from_disk_once_are_served_again_without_the_read_process(tmp
         assert again.returncode == 0, again.stderr
         response = server.get(paths[1], {"Accept-Encoding": "br"})
         assert response.cache == "HIT" and response.header("x-isr-generation") != generated[paths[1]].generation
+    finally:
+        server.stop()
+
+
+def test_a_spilled_page_answered_before_routing_keeps_the_routing_rules(tmp_path: Path) -> None:
+    site = Site.copy("scale", tmp_path)
+    junk = site.root / "pages" / "junk"
+    (site.root / "pages" / "[...path].py").write_text((junk / "[...path].py").read_text())
+    (site.root / "pages" / "[...path].html").write_text((junk / "[...path].html").read_text())
+    server = Server(site, extra_args=("--cache-memory", "256kb")).start()
+    try:
+        assert server.get("/%5Fisr/stats").cache == "MISS"  # a page at /_isr/stats, through the catch-all
+        assert server.get("/junk/page/%2530").cache == "MISS"  # and one at /junk/page/%30
+        paths = [f"/junk/page/{n}" for n in range(150)]
+        generated = {path: server.get(path) for path in paths}  # memory full: the first pages left it
+        for _ in range(2):  # a read that crosses the news of its page's generation is not spilled: the second is
+            assert server.get("/%5Fisr/stats").cache == "HIT"  # read from disk, and spilled as /_isr/stats
+            assert server.get("/junk/page/%2530").cache == "HIT"  # ...and as /junk/page/%30
+            for path in paths:
+                assert server.get(path).cache == "HIT"  # read from disk, and spilled
+        stats = server.get("/_isr/stats")  # not the page spilled under that path
+        assert stats.status == 200 and "cache" in stats.json(), stats.describe()
+        page = paths[0]
+        assert server.get(page).cache == "HIT"  # from the spill, before routing
+        head = server.head(page)
+        assert head.status == 200 and head.body == b"" and head.header("content-length") == str(len(generated[page].body))
+        etag = generated[page].header("etag") or ""
+        assert server.get(page, {"If-None-Match": etag}).status == 304  # conditional: the engine answers
+        encoded = server.get("/junk/page/%30")  # /junk/page/0 (not the page spilled as /junk/page/%30): routed
+        assert encoded.cache == "HIT" and encoded.body == generated[page].body
+        assert server.request("POST", page).status == 405
     finally:
         server.stop()

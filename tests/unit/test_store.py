@@ -468,3 +468,25 @@ async def test_a_generation_saved_here_replaces_its_spilled_responses(tmp_path: 
         assert reader.spilled("/blog/post-2", "html", "identity") is None  # not the older generation
         assert (await reader.load("/blog/post-2")).generation == "g2"  # type: ignore[union-attr]
         await reader.backend.close()
+
+
+async def test_a_response_read_while_this_process_saved_a_newer_generation_is_not_spilled(tmp_path: Path) -> None:
+    async with opened(tmp_path) as disk:
+        writer = store(disk)
+        reader = await _full_reader(tmp_path, writer, [page_record(n, 4_000, started_at=time.time()) for n in (1, 2)])
+        newer = page_record(2, 4_000, generation="g2", started_at=time.time() + 1)
+        read = reader.backend.get_served
+
+        async def read_while_saved_here(*key: str) -> Any:
+            reading = read(*key)  # the read process reads g1 and spills it...
+            await reader.save(newer, newer.to_bytes())  # ...while this process stores g2
+            return await reading
+
+        reader.backend.get_served = read_while_saved_here  # type: ignore[method-assign]
+        await reader.served("/blog/post-2", "html", "identity")
+        reader.backend.get_served = read  # type: ignore[method-assign]
+        reader.memory.drop("/blog/post-2")  # pushed out of memory before the change log says anything
+        for _ in range(9):
+            assert await reader.load("/blog/post-1") is not None
+        assert reader.spilled("/blog/post-2", "html", "identity") is None  # never g1's response
+        await reader.backend.close()

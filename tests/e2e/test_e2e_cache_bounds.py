@@ -58,11 +58,25 @@ def rss_bytes(pid: int) -> int:
 def server_rss_bytes(pid: int) -> int:
     """The server's RSS and its disk cache's read process's (the function workers are not
     the cache's)."""
-    total = rss_bytes(pid)
-    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-        if b"isr.cache.read_process" in Path(f"/proc/{child}/cmdline").read_bytes():
-            total += rss_bytes(int(child))
-    return total
+    return rss_bytes(pid) + sum(map(rss_bytes, read_processes(pid)))
+
+
+def read_processes(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(c) for c in children if b"isr.cache.read_process" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+def small_memory_server(tmp_path: Path) -> tuple[Site, Server]:
+    """The scale site served with room in memory for a few of its pages."""
+    site = Site.copy("scale", tmp_path)
+    (site.root / ".env").write_text("ISR_REVALIDATE_TOKEN=t0ken\n")
+    return site, Server(site, extra_args=("--cache-memory", "256kb")).start()
+
+
+def generate(server: Server, paths: list[str]) -> dict[str, Response]:
+    generated = {path: server.get(path) for path in paths}
+    assert {r.cache for r in generated.values()} == {"MISS"}
+    return generated
 
 
 def disk_bytes(cache: Path) -> int:
@@ -103,13 +117,10 @@ def _decoded(response: Response) -> bytes:
 
 
 def test_pages_memory_does_not_keep_are_served_from_disk_as_memory_serves_them(tmp_path: Path) -> None:
-    site = Site.copy("scale", tmp_path)
-    (site.root / ".env").write_text("ISR_REVALIDATE_TOKEN=t0ken\n")
-    server = Server(site, extra_args=("--cache-memory", "256kb")).start()
+    site, server = small_memory_server(tmp_path)
     try:
         paths = [f"/junk/page/{n}" for n in range(200)]
-        generated = {path: server.get(path) for path in paths}
-        assert {r.cache for r in generated.values()} == {"MISS"}
+        generated = generate(server, paths)
         held = server.get("/_isr/stats").json()["cache"]["memory_records"]
         assert held < len(paths) // 2  # most pages are read from disk below
         build = server.build_id(paths[-1])
@@ -142,26 +153,16 @@ def test_pages_memory_does_not_keep_are_served_from_disk_as_memory_serves_them(t
         server.stop()
 
 
-def read_process(pid: int) -> int:
-    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-        if b"isr.cache.read_process" in Path(f"/proc/{child}/cmdline").read_bytes():
-            return int(child)
-    raise AssertionError("the server has no disk cache read process")
-
-
 def test_pages_read_from_disk_once_are_served_again_without_the_read_process(tmp_path: Path) -> None:
-    site = Site.copy("scale", tmp_path)
-    (site.root / ".env").write_text("ISR_REVALIDATE_TOKEN=t0ken\n")
-    server = Server(site, extra_args=("--cache-memory", "256kb")).start()
+    site, server = small_memory_server(tmp_path)
     try:
         paths = [f"/junk/page/{n}" for n in range(150)]
-        generated = {path: server.get(path) for path in paths}
-        assert {r.cache for r in generated.values()} == {"MISS"}
+        generated = generate(server, paths)
         for _ in range(2):  # a read that crosses the news of its page's generation is not spilled: the second is
             for path in paths:  # read from disk by the read process, which spills each response
                 assert server.get(path, {"Accept-Encoding": "br"}).cache == "HIT"
         assert server.proc is not None
-        reader = read_process(server.proc.pid)
+        (reader,) = read_processes(server.proc.pid)
         os.kill(reader, signal.SIGSTOP)  # a read that needs it now waits until the timeout
         try:
             for path in paths:
@@ -191,7 +192,7 @@ def test_a_spilled_page_answered_before_routing_keeps_the_routing_rules(tmp_path
         assert server.get("/%5Fisr/stats").cache == "MISS"  # a page at /_isr/stats, through the catch-all
         assert server.get("/junk/page/%2530").cache == "MISS"  # and one at /junk/page/%30
         paths = [f"/junk/page/{n}" for n in range(150)]
-        generated = {path: server.get(path) for path in paths}  # memory full: the first pages left it
+        generated = generate(server, paths)  # memory full: the first pages left it
         for _ in range(2):  # a read that crosses the news of its page's generation is not spilled: the second is
             assert server.get("/%5Fisr/stats").cache == "HIT"  # read from disk, and spilled as /_isr/stats
             assert server.get("/junk/page/%2530").cache == "HIT"  # ...and as /junk/page/%30

@@ -108,6 +108,8 @@ def _is_server(pid: int) -> bool:
 def test_a_killed_server_is_started_again_while_the_others_serve(workers: Server) -> None:
     before = servers_of(workers)
     assert len(before) == 2
+    # Both listen before one is killed: one killed before it said so would never say it (CI saw it once).
+    wait_for(lambda: workers.output().count("isr: serving") == 2, 15, what="both servers to listen")
     victim = min(before)
     os.kill(victim, signal.SIGKILL)
     # Gone or a zombie: an exiting process loses its cmdline before its sockets, and a

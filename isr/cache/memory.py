@@ -1,5 +1,10 @@
 """The in-process LRU in front of the backend, bounded in bytes, and the hot-path index.
 
+The LRU is a clock (second chance): a HIT only marks its record used, and eviction moves
+a record used since it last came round to the back instead of evicting it. Moving the
+record to the back on every HIT, as a strict LRU does, touched three cold list nodes
+per HIT: over 20,000 pages in memory, uniform HITs were about 6 % slower with it.
+
 `hot` maps a raw request path (as the client sent it, query stripped) straight to the
 record and variant it names, so a fresh HIT is one dict lookup. The byte bound counts
 everything kept per record: its variants with their prebuilt headers (`Record.size`),
@@ -63,7 +68,7 @@ class MemoryCache:
         """The record held for a path, counted as used (see admits)."""
         record = self._records.get(path)
         if record is not None:
-            self._records.move_to_end(path)
+            record.referenced = True
             record.uses += 1
             self._count()
         return record
@@ -73,8 +78,8 @@ class MemoryCache:
         return self._records.get(path)
 
     def touch(self, record: Record, now: float) -> None:
-        """Served now: most recently used here, and (every USE_STAMP_EVERY_S at most) in the backend."""
-        self._records.move_to_end(record.path)
+        """Served now: used here, and (every USE_STAMP_EVERY_S at most) in the backend."""
+        record.referenced = True
         record.uses += 1
         self._counted += 1  # _count(), inline on the HIT path
         if self._counted >= self._sample:
@@ -102,7 +107,7 @@ class MemoryCache:
         self._index_tags(record)
         for raw, is_json in self._raw_keys.get(record.path, {}).items():
             self.hot[raw] = (record, record.data if is_json else record.html)
-        self._evict()
+        self._evict(keep=record.path)
 
     def admits(self, record: Record) -> bool:
         """Whether to keep a record read from the backend: always while it fits; once memory
@@ -139,7 +144,8 @@ class MemoryCache:
             self._halve()
 
     def _outranks(self, reads: int) -> bool:
-        """Read more often lately than the least recently used record was used (by ADMIT_MARGIN)."""
+        """Read more often lately than the record at the head of the clock (the next one
+        eviction comes to) was used, by ADMIT_MARGIN."""
         victim = next(iter(self._records.values()), None)
         return victim is None or reads >= self._uses(victim) + ADMIT_MARGIN
 
@@ -241,9 +247,15 @@ class MemoryCache:
             self._tags.setdefault(tag, set()).add(record.path)
             self.bytes += TAG_OVERHEAD
 
-    def _evict(self) -> None:
+    def _evict(self, keep: str | None = None) -> None:
+        """Evict down to the bound, never the record just put (`keep`): it is about to be served."""
         while self.bytes > self.max_bytes and len(self._records) > 1:
-            self.drop(next(iter(self._records)))
+            path, oldest = next(iter(self._records.items()))
+            if oldest.referenced or path == keep:  # used since the clock last came round: a second chance
+                oldest.referenced = False
+                self._records.move_to_end(path)
+            else:
+                self.drop(path)
 
 
 _EPOCH_MASK = (1 << _EPOCH_BITS) - 1

@@ -118,6 +118,7 @@ class Record:
     touch_due: float = field(init=False, default=0.0)  # when serving it next tells the disk LRU
     uses: int = field(init=False, default=0)  # served from memory, counted for MemoryCache.admits
     aged: int = field(init=False, default=0)  # the MemoryCache age `uses` was last halved to
+    referenced: bool = field(init=False, default=False)  # used since MemoryCache's clock last came round to it
     size: int = field(init=False)  # bytes it takes in memory, all variants and headers included
 
     def __post_init__(self) -> None:

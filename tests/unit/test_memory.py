@@ -336,3 +336,17 @@ def test_a_spilled_location_costs_what_python_allocates_for_it() -> None:
     grown = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
     assert grown <= cache.bytes <= grown * 1.15, (grown / len(keys), cache.bytes / len(keys))
+
+
+def test_a_hit_moves_nothing_and_a_record_used_since_the_clock_came_round_gets_a_second_chance() -> None:
+    one = record("/x", "g1").size
+    cache = memory(max_bytes=3 * one)
+    held = {path: record(path, "g1") for path in ("/a", "/b", "/c", "/d", "/e")}
+    for path in ("/a", "/b", "/c"):
+        cache.put(held[path])
+    cache.touch(held["/a"], now=0.0)
+    assert list(cache._records) == ["/a", "/b", "/c"]  # a HIT reorders nothing
+    cache.put(held["/d"])  # /a was used: it goes round again, /b goes
+    assert list(cache._records) == ["/c", "/d", "/a"] and not held["/a"].referenced
+    cache.put(held["/e"])
+    assert list(cache._records) == ["/d", "/a", "/e"]

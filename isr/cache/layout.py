@@ -37,6 +37,7 @@ class Served:
     revalidate: float | bool
     started_at: float
     tags: list[str]
+    generation: str = ""  # of the record it is a response of ("" where it is not needed: read back from a spill)
     spilled: int | None = None  # where the disk cache's read process spilled it too (spill.py)
 
     @property
@@ -91,5 +92,5 @@ def served(raw: bytes | memoryview, variant: str, coding: str) -> Served:
     start, head, body = _locate(header, offset, variant, coding)
     return Served(
         header[variant]["status"], raw[start : start + head], raw[start + head : start + head + body],
-        header["generated_at"], header["revalidate"], header["started_at"], header["tags"],
+        header["generated_at"], header["revalidate"], header["started_at"], header["tags"], header["generation"],
     )

@@ -43,7 +43,8 @@ SAMPLE_PER_RECORD = 10  # uses and reads counted per record held between two hal
 # (4 gave a tenth more requests a second than 3, uniform and Zipf alike).
 ADMIT_MARGIN = 4
 SPILL_ENTRY = 144  # bytes of one spilled response's entry: two ints (its key's hash, its location) and a dict slot, at most
-_EPOCH_BITS = 16  # an entry's location carries the USE_STAMP_EVERY_S period it was last stamped in
+_EPOCH_BITS = 16  # an entry carries the USE_STAMP_EVERY_S period it was last stamped in...
+_GENERATION_BITS = 64  # ...and a hash of the generation its response is of
 
 
 class MemoryCache:
@@ -59,7 +60,7 @@ class MemoryCache:
         self._age = 0  # how many times the counts of reads and uses were halved
         self._counted = 0  # uses and reads since the last halving
         self._sample = SEEN_KEPT  # ... and how many make the next one
-        self._spilled: dict[int, int] = {}  # hash of (path, variant, coding) -> location << _EPOCH_BITS | stamp period
+        self._spilled: dict[int, int] = {}  # hash of (path, variant, coding) -> location, generation hash, stamp period
 
     def __len__(self) -> int:
         return len(self._records)
@@ -186,12 +187,12 @@ class MemoryCache:
             self.hot.pop(raw, None)
             self.bytes -= ALIAS_OVERHEAD + len(raw)
 
-    def spill(self, key: ResponseKey, location: int) -> None:
+    def spill(self, key: ResponseKey, location: int, generation: str) -> None:
         """Remember where a response of a page not kept here was spilled (spill.py)."""
         hashed = hash(key)
         if hashed not in self._spilled:
             self.bytes += SPILL_ENTRY
-        self._spilled[hashed] = location << _EPOCH_BITS | _stamp_period(time.time())
+        self._spilled[hashed] = (location << _GENERATION_BITS | _fingerprint(generation)) << _EPOCH_BITS | _stamp_period(time.time())
         while self._spill_bytes > self.max_bytes // 2:
             del self._spilled[next(iter(self._spilled))]
             self.bytes -= SPILL_ENTRY
@@ -208,13 +209,18 @@ class MemoryCache:
         if entry & _EPOCH_MASK != period:
             self._spilled[hashed] = entry >> _EPOCH_BITS << _EPOCH_BITS | period
             self.touched.add(key[0])
-        return entry >> _EPOCH_BITS
+        return entry >> (_EPOCH_BITS + _GENERATION_BITS)
 
-    def unspill(self, path: str) -> None:
-        """Forget a page's spilled responses: a newer generation exists."""
+    def unspill(self, path: str, current: str | None = None) -> None:
+        """Forget a page's spilled responses of generations other than `current` (all of
+        them if None): a newer generation exists."""
+        keep = None if current is None else _fingerprint(current)
         for variant in VARIANTS:
             for coding in ALL_CODINGS:
-                if self._spilled.pop(hash((path, variant, coding)), None) is not None:
+                hashed = hash((path, variant, coding))
+                entry = self._spilled.get(hashed)
+                if entry is not None and (entry >> _EPOCH_BITS) & _GENERATION_MASK != keep:
+                    del self._spilled[hashed]
                     self.bytes -= SPILL_ENTRY
 
     @property
@@ -259,6 +265,11 @@ class MemoryCache:
 
 
 _EPOCH_MASK = (1 << _EPOCH_BITS) - 1
+_GENERATION_MASK = (1 << _GENERATION_BITS) - 1
+
+
+def _fingerprint(generation: str) -> int:
+    return hash(generation) & _GENERATION_MASK
 
 
 def _stamp_period(now: float) -> int:

@@ -7,7 +7,7 @@ response read to that spill file (spill.py), emptied first if asked. A reply is 
 index length, a u32 blob length, the JSON index and the blobs in index order. The index
 has, per key found, [build, path, want, stamp old?, sizes of its blobs, freshness,
 spilled] (freshness: null for a whole record, else [status, generated_at, revalidate,
-started_at, tags]; spilled: null, or [file, offset, length] of the response appended), or
+started_at, tags, generation]; spilled: null, or [file, offset, length] of the response appended), or
 is {"error": message}. A whole record is one blob, a response two (head, body). Replies
 come in request order.
 
@@ -69,7 +69,7 @@ def read_records(db: sqlite3.Connection, keys: list[list[Any]], stamp_every_s: f
                 if response is None:
                     index.append((build, path, want, used < old, sizes, None, None))
                     continue
-                freshness = [response.status, response.generated_at, response.revalidate, response.started_at, response.tags]
+                freshness = [response.status, response.generated_at, response.revalidate, response.started_at, response.tags, response.generation]
                 spilled = None if spill_to is None else spill_to[0].append(spill_to[1], (path, *want), response)
                 index.append((build, path, want, used < old, sizes, freshness, spilled))
     return index, blobs

@@ -191,10 +191,10 @@ class RecordReader:
             if freshness is None:
                 found[build, path, None] = bytes(view[offset : offset + sizes[0]])
             else:
-                (head, body), (status, generated_at, revalidate, started_at, tags) = sizes, freshness
+                (head, body), (status, generated_at, revalidate, started_at, tags, generation) = sizes, freshness
                 found[build, path, tuple(want)] = Served(
                     status, bytes(view[offset : offset + head]), bytes(view[offset + head : offset + head + body]),
-                    generated_at, revalidate, started_at, tags, self._spilled(target, spilled),
+                    generated_at, revalidate, started_at, tags, generation, self._spilled(target, spilled),
                 )  # copies: views would keep the whole reply alive while any one response is unsent
             offset += sum(sizes)
             if unstamped:

@@ -30,6 +30,7 @@ from isr.errors import CacheError, CacheUnavailable
 
 log = logging.getLogger("isr")
 
+_NOTHING = object()  # nothing learned
 LOCAL_LEASE = "local"  # the lease taken while the shared backend does not answer
 ANNOUNCE_EVERY_S = 5.0  # how often a server tells the cache its build is in use and counts it
 
@@ -45,7 +46,8 @@ class RecordStore:
         self._waiters: dict[str, int] = {}  # path -> askers waiting for its read but the first
         self._changed_while_read: set[str] = set()  # paths a change reached while a read of them ran
         self._spill_reads: dict[str, int] = {}  # path -> reads of its responses under way (_read_served)
-        self._changed_while_spilling: set[str] = set()  # paths a newer generation reached during such a read
+        # path -> the generation learned of during such a read (None: unknown, after falling behind)
+        self._changed_while_spilling: dict[str, str | None] = {}
         self.usage = (0, 0)  # records of this build in the whole cache, bytes the cache takes
         self.counters: Callable[[], dict[str, Any]] | None = None  # this process's, shared with announce
         self._loop = RunningLoop()
@@ -152,35 +154,35 @@ class RecordStore:
         return None if raw is None else decode(raw, key)
 
     async def _read_served(self, key: ResponseKey) -> Served | None:
-        """A response read by the backend; where it spilled it is kept, unless a newer
-        generation of the page was learned of during the read (it may be of the older one)."""
+        """A response read by the backend; where it spilled it is kept, unless another
+        generation of the page was learned of during the read (it may be of an older one)."""
         path = key[0]
         self._spill_reads[path] = self._spill_reads.get(path, 0) + 1
         try:
             response = await self.backend.get_served(self.build_id, *key)
         finally:
             left = self._spill_reads.pop(path) - 1
-            changed = path in self._changed_while_spilling
+            learned = self._changed_while_spilling.get(path, _NOTHING)
             if left:
                 self._spill_reads[path] = left
             else:
-                self._changed_while_spilling.discard(path)
-        if response is not None and response.spilled is not None and not changed:
-            self.memory.spill(key, response.spilled)
+                self._changed_while_spilling.pop(path, None)
+        if response is not None and response.spilled is not None and learned in (_NOTHING, response.generation):
+            self.memory.spill(key, response.spilled, response.generation)
         return response
 
-    def _unspill(self, path: str) -> None:
-        """A newer generation of a path exists: its spilled responses go, and a read of one
-        under way is not spilled (it may be of the older generation)."""
-        self.memory.unspill(path)
+    def _unspill(self, path: str, current: str | None) -> None:
+        """Generation `current` of a path is the one stored now (None: not known): the
+        page's spilled responses of others go, and so does what a read under way returns of them."""
+        self.memory.unspill(path, current)
         if path in self._spill_reads:
-            self._changed_while_spilling.add(path)
+            self._changed_while_spilling[path] = current
 
     async def reread(self, path: str) -> Record | None:
         """The backend's record of a path, which replaces the memory copy."""
         record = await self._read(path)
         if record is not None:
-            self._unspill(path)  # an older generation's
+            self._unspill(path, record.generation)
             self.memory.put(record, newer_only=False)
             record = self.memory.peek(path)
         return record
@@ -214,7 +216,7 @@ class RecordStore:
             stored = True  # served from memory here until the backend answers again
         if not stored:
             return await self.reread(record.path) or record
-        self._unspill(record.path)  # an older generation's
+        self._unspill(record.path, record.generation)
         self.memory.put(record)
         return self.memory.peek(record.path) or record
 
@@ -317,7 +319,7 @@ class RecordStore:
         if changes is None:
             log.warning("fell behind the cache's change log: dropping the %d records held in memory", len(self.memory))
             self.memory.clear()
-            self._changed_while_spilling.update(self._spill_reads)
+            self._changed_while_spilling.update(dict.fromkeys(self._spill_reads))
             self._marks = None
         else:
             marks = await self._tag_marks()
@@ -332,7 +334,8 @@ class RecordStore:
             return
         if change.key in self._reading:
             self._changed_while_read.add(change.key)
-        self._unspill(change.key)
+        assert isinstance(change.value, str)
+        self._unspill(change.key, change.value)
         held = self.memory.peek(change.key)
         if held is not None and held.generation != change.value:
             self.memory.drop(change.key)  # the next request reads the newer generation

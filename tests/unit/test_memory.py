@@ -281,12 +281,14 @@ def test_wants_answers_before_a_read_what_admits_would_after_it() -> None:
 def test_spilled_locations_count_in_the_bound_and_take_at_most_half_of_it() -> None:
     cache = MemoryCache(10 * SPILL_ENTRY)
     for n in range(8):
-        cache.spill((f"/p{n}", "html", "identity"), n)
+        cache.spill((f"/p{n}", "html", "identity"), n, "g1")
     assert cache.bytes == 5 * SPILL_ENTRY  # half the bound: the oldest were forgotten
     assert cache.spilled(("/p2", "html", "identity")) is None and cache.spilled(("/p7", "html", "identity")) == 7
     assert cache.spilled(("/p7", "html", "br")) is None  # another coding: not spilled
-    cache.spill(("/p7", "html", "br"), 70)
-    cache.unspill("/p7")  # a newer generation: every response of the page goes
+    cache.spill(("/p7", "html", "br"), 70, "g1")
+    cache.unspill("/p7", "g1")  # the generation spilled is the current one: kept
+    assert cache.spilled(("/p7", "html", "br")) == 70
+    cache.unspill("/p7", "g2")  # a newer generation: every response of the page goes
     assert cache.spilled(("/p7", "html", "identity")) is None and cache.spilled(("/p7", "html", "br")) is None
     assert cache.bytes == 3 * SPILL_ENTRY  # /p4, /p5 and /p6 are left
     cache.clear()
@@ -295,7 +297,7 @@ def test_spilled_locations_count_in_the_bound_and_take_at_most_half_of_it() -> N
 
 def test_a_page_admitted_to_memory_keeps_its_spilled_responses_for_when_it_leaves() -> None:
     cache = MemoryCache(10**6)
-    cache.spill(("/a", "data", "gzip"), 5)
+    cache.spill(("/a", "data", "gzip"), 5, "g1")
     cache.put(record("/a", "g1"))  # the same generation, read from disk
     cache.drop("/a")
     assert cache.spilled(("/a", "data", "gzip")) == 5
@@ -308,7 +310,7 @@ def test_spilled_locations_make_room_by_evicting_records() -> None:
     cache.put(record("/b", "g1"))
     assert cache.peek("/a") is not None or cache.peek("/b") is not None
     for n in range(2):
-        cache.spill((f"/p{n}", "html", "identity"), n)
+        cache.spill((f"/p{n}", "html", "identity"), n, "g1")
     assert cache.bytes <= cache.max_bytes
 
 
@@ -316,7 +318,7 @@ def test_a_spilled_response_read_back_is_a_use_for_the_disk_once_a_period(monkey
     clock = [1_000_000.0]
     monkeypatch.setattr(memory_module.time, "time", lambda: clock[0])
     cache = MemoryCache(10**6)
-    cache.spill(("/a", "html", "br"), 9)  # just read by the read process, which stamped it
+    cache.spill(("/a", "html", "br"), 9, "g1")  # just read by the read process, which stamped it
     assert cache.spilled(("/a", "html", "br")) == 9 and cache.touched == set()
     clock[0] += USE_STAMP_EVERY_S
     assert cache.spilled(("/a", "html", "br")) == 9 and cache.touched == {"/a"}
@@ -332,7 +334,7 @@ def test_a_spilled_location_costs_what_python_allocates_for_it() -> None:
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     for key, location in zip(keys, locations, strict=True):
-        cache.spill(key, location)
+        cache.spill(key, location, "1a24ed42b69-e78fe663")
     grown = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
     assert grown <= cache.bytes <= grown * 1.15, (grown / len(keys), cache.bytes / len(keys))

@@ -490,3 +490,25 @@ async def test_a_response_read_while_this_process_saved_a_newer_generation_is_no
             assert await reader.load("/blog/post-1") is not None
         assert reader.spilled("/blog/post-2", "html", "identity") is None  # never g1's response
         await reader.backend.close()
+
+
+async def test_the_news_of_the_generation_spilled_keeps_it_spilled(tmp_path: Path) -> None:
+    async with opened(tmp_path) as disk:
+        writer = store(disk)
+        reader = await _full_reader(tmp_path, writer, [page_record(1, 4_000, started_at=time.time())])
+        pages = [page_record(n, 4_000, started_at=time.time()) for n in (2, 3)]
+        for page in pages:
+            await writer.save(page, page.to_bytes())  # news the reader has not applied yet
+        assert await reader.served("/blog/post-2", "html", "identity") is not None
+        read = reader.backend.get_served
+
+        async def read_while_its_news_arrive(*key: str) -> Any:
+            reading = read(*key)
+            await reader.sync()  # the change log tells of pages 2 and 3: the generations spilled and being read
+            return await reading
+
+        reader.backend.get_served = read_while_its_news_arrive  # type: ignore[method-assign]
+        assert await reader.served("/blog/post-3", "html", "identity") is not None
+        assert reader.spilled("/blog/post-2", "html", "identity") is not None  # the news was of its own generation
+        assert reader.spilled("/blog/post-3", "html", "identity") is not None  # the same, for a read under way
+        await reader.backend.close()

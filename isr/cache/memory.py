@@ -42,7 +42,7 @@ SAMPLE_PER_RECORD = 10  # uses and reads counted per record held between two hal
 # margin of 1 admitted a page on a fifth of the requests, 3 on one in thirty, for nothing
 # (4 gave a tenth more requests a second than 3, uniform and Zipf alike).
 ADMIT_MARGIN = 4
-SPILL_ENTRY = 144  # bytes of one spilled response's entry: two ints (its key's hash, its location) and a dict slot, at most
+SPILL_ENTRY = 144  # bytes of one spilled response's entry, at most: its key's hash, one int (location, generation hash, stamp period), a dict slot
 _EPOCH_BITS = 16  # an entry carries the USE_STAMP_EVERY_S period it was last stamped in...
 _GENERATION_BITS = 64  # ...and a hash of the generation its response is of
 

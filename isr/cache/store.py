@@ -146,10 +146,11 @@ class RecordStore:
         """A response read back where the backend spilled it, on the loop: None if it is not
         in the page cache (it never waits for the disk) or was not spilled."""
         spill = self.backend.spill
-        location = None if spill is None else self.memory.spilled(key)
+        if spill is None:
+            return None
+        location = self.memory.spilled(key)
         if location is None:
             return None
-        assert spill is not None
         raw = spill.read(location)
         return None if raw is None else decode(raw, key)
 

@@ -7,9 +7,10 @@ Writes a site of N pages `/item/<id>` (benchmarks/item_site.py: about 4 KB of pr
 two tags each, `revalidate = False`) into a temporary folder, times `isr build` on it
 (pages/s), serves the build with `isr serve` and GETs every page once, then loads it in
 rounds of three wrk runs: one page, uniform random over all N pages, and Zipf (s = 1)
-over all N pages (benchmarks/paths.lua picks the paths). The table gives each load's
-req/s and p99 as ratios to the one-page run of the same round, and the server's RSS
-after each run. See benchmarks/README.md.
+over all N pages (benchmarks/paths.lua picks the paths), and then each load once more,
+briefly, counting x-isr-cache values. The table gives each load's req/s and p99 as
+ratios to the one-page run of the same round, and the server's RSS after each run.
+See benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ UNIFORM_TARGET = 0.8  # the issue: uniform over all pages reaches 0.8 of one pag
 P99_TARGET = 2.0  # ...with p99 at most 2x one page's
 DISK_TARGET = 0.5  # ...and when the pages do not fit in memory, at least 0.5 (p99 free)
 WARM_CONNECTIONS = 64
+CHECK_S = 1.0  # seconds of each load, counted, after the rounds: counting costs wrk (paths.lua)
 
 
 @dataclasses.dataclass
@@ -137,9 +139,10 @@ def warm_all(server: Server, count: int) -> Warm:
     return Warm(time.perf_counter() - started, status, cache, server_rss(server))
 
 
-def load(server: Server, kind: str, pages: int, duration: float) -> Run:
+def load(server: Server, kind: str, pages: int, duration: float, count: bool = False) -> Run:
+    """A wrk run of one load; `count`: counting x-isr-cache values and statuses too."""
     result = run_wrk(server.base + f"{item_site.ROUTE}1", duration, PATHS_SCRIPT,
-                     (kind, str(pages), item_site.ROUTE))
+                     (kind, str(pages), item_site.ROUTE, *(("count",) if count else ())))
     return Run(kind, result, server_rss(server))
 
 
@@ -147,10 +150,13 @@ def load(server: Server, kind: str, pages: int, duration: float) -> Run:
 
 
 def not_200(result: WrkResult) -> int:
+    """Answers other than 200 of a counted run; of a measured run, those wrk counts (400 and over)."""
+    if not result.status:
+        return result.non_2xx
     return sum(n for status, n in result.status.items() if status != "200")
 
 
-def table_rows(rounds: list[dict[str, Run]]) -> list[tuple[str, ...]]:
+def table_rows(rounds: list[dict[str, Run]], checks: dict[str, Run]) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = [("load", "req/s", "ratio", "p50 ms", "p99 ms", "p99 x",
                                     "max ms", "RSS MiB", "not 200", "x-isr-cache")]
     for kind, name in LOADS.items():
@@ -166,8 +172,8 @@ def table_rows(rounds: list[dict[str, Run]]) -> list[tuple[str, ...]]:
             f"{statistics.median([r.p99_ms / o.p99_ms for r, o in zip(results, one, strict=True)]):.2f}",
             f"{max(r.max_ms for r in results):,.0f}",
             " ".join(f"{mib:,.0f}" for mib in runs[-1].rss_mib),
-            f"{sum(not_200(r) for r in results):,}",
-            cache_share(results),
+            f"{sum(not_200(r) for r in [*results, checks[kind].result]):,}",
+            cache_share([checks[kind].result]),
         ))
     return rows
 
@@ -191,7 +197,7 @@ def verdict(ratio: float, p99: float, in_memory: bool) -> str:
 
 
 def report(args: argparse.Namespace, build: Build, warm: Warm | None, start_rss: list[float],
-           rounds: list[dict[str, Run]], held: int) -> int:
+           rounds: list[dict[str, Run]], checks: dict[str, Run], held: int) -> int:
     options = serve_options(args)
     print(f"\n{args.pages:,} pages  ·  build: {build.seconds:.1f} s, {build.pages_per_s:,.0f} pages/s "
           f"(wall time of `isr build`), cache folder {build.cache_mib:,.0f} MiB")
@@ -208,10 +214,13 @@ def report(args: argparse.Namespace, build: Build, warm: Warm | None, start_rss:
     print(f"\n{wrk_command(args.duration)} -s paths.lua, {args.rounds} round(s) of "
           f"one page / uniform / Zipf over all {args.pages:,} pages; medians over rounds; "
           f"ratio and p99 x = the load's / the one-page run's of the same round; max ms: the "
-          f"highest of the rounds; RSS: every server process (with its cache's read process) after the last round's run\n")
-    print_table(table_rows(rounds))
-    notes = [note for n, runs in enumerate(rounds, 1) for run in runs.values()
-             for note in run_problems(f"round {n}, {LOADS[run.load]}", run.result)]
+          f"highest of the rounds; RSS: every server process (with its cache's read process) after the last round's run; "
+          f"not 200 and x-isr-cache: the rounds' answers of 400 and over, and what {CHECK_S:g} s of each load "
+          f"counted after them\n")
+    print_table(table_rows(rounds, checks))
+    labelled = [(f"round {n}", run) for n, runs in enumerate(rounds, 1) for run in runs.values()]
+    notes = [note for label, run in [*labelled, *(("check", run) for run in checks.values())]
+             for note in run_problems(f"{label}, {LOADS[run.load]}", run.result)]
     if warm is not None and set(warm.status) != {"200"}:
         notes.append(f"warm pass: statuses {dict(warm.status)}")
     for note in notes:
@@ -226,7 +235,8 @@ def report(args: argparse.Namespace, build: Build, warm: Warm | None, start_rss:
             "build": {**vars(build), "pages_per_s": build.pages_per_s},
             "warm": None if warm is None else vars(warm), "start_rss_mib": start_rss,
             "rounds": [{kind: {**vars(run.result), "rss_mib": run.rss_mib}
-                        for kind, run in r.items()} for r in rounds]}, indent=2) + "\n")
+                        for kind, run in r.items()} for r in rounds],
+            "checks": {kind: vars(run.result) for kind, run in checks.items()}}, indent=2) + "\n")
     return 1 if notes else 0
 
 
@@ -298,9 +308,10 @@ def main(argv: list[str] | None = None) -> int:
                 run = rounds[-1][kind] = load(server, kind, args.pages, args.duration)
                 log(f"round {n}/{args.rounds}  {LOADS[kind]:<9} {run.result.rps:9,.0f} req/s  "
                     f"p99 {run.result.p99_ms:7.2f} ms  max {run.result.max_ms:6,.0f} ms  "
-                    f"RSS {' '.join(f'{m:,.0f}' for m in run.rss_mib)} MiB  "
-                    f"[{' '.join(f'{k} {v}' for k, v in run.result.cache.most_common())}]")
-        return report(args, build, warm, start_rss, rounds, held_in_memory(server))
+                    f"RSS {' '.join(f'{m:,.0f}' for m in run.rss_mib)} MiB")
+        checks = {kind: load(server, kind, args.pages, CHECK_S, count=True) for kind in LOADS}
+        log("check: " + ", ".join(f"{LOADS[kind]} {cache_share([run.result])}" for kind, run in checks.items()))
+        return report(args, build, warm, start_rss, rounds, checks, held_in_memory(server))
 
     return bench_main("scale", body)
 

@@ -36,7 +36,8 @@ def respond(
     if now is None:
         now = time.time()
     if state is not None and record is not None and not extra and _plain(request):
-        return _prebuilt(request, variant.status, variant.head(coding), variant.bodies[coding], state, record.generated_at, now)
+        head, body = variant.response(coding)
+        return _prebuilt(request, variant.status, head, body, state, record.generated_at, now)
     headers = variant.headers(coding)
     if state is not None:
         headers[CACHE_STATE] = state

@@ -385,6 +385,22 @@ async def test_a_read_renews_an_old_use_stamp_with_the_next_touch(tmp_path: Path
         assert dict(db.execute("SELECT path, used FROM uses").fetchall())["/new"] == before
 
 
+async def test_a_touch_stamps_every_stored_path_of_its_batch_and_no_other(tmp_path: Path) -> None:
+    """A batch larger than one statement's chunk: every stored path of it is stamped, in either
+    build; a path not stored (evicted meanwhile), or of a name JSON must escape, gets no row."""
+    paths = [f"/p/{n}" for n in range(disk_module.TOUCH_CHUNK + 100)] + ['/q/"quoted"\\ünï']
+    async with opened(tmp_path) as disk:
+        await disk.put("b1", [stored(path) for path in paths])
+        await disk.put("b2", [stored("/other")])
+        db = disk._connection()
+        db.execute("UPDATE uses SET used = 0")
+        await disk.touch("b1", [*paths, "/gone"])
+        await disk.touch("b2", ["/other"])
+        used = dict(db.execute("SELECT build || path, used FROM uses").fetchall())
+    assert len(used) == len(paths) + 1  # no row for /gone
+    assert min(used.values()) > time.time() - 5
+
+
 async def test_an_older_isrs_cache_file_is_left_alone(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """An older isr's database (its server may still run): this version opens a file of its
     own, says once that the old one can go, and never touches it."""

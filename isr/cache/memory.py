@@ -61,6 +61,7 @@ class MemoryCache:
         self._counted = 0  # uses and reads since the last halving
         self._sample = SEEN_KEPT  # ... and how many make the next one
         self._spilled: dict[int, int] = {}  # hash of (path, variant, coding) -> location, generation hash, stamp period
+        self._due_since = self._due = 0.0  # see _touch_due
 
     def __len__(self) -> int:
         return len(self._records)
@@ -86,8 +87,17 @@ class MemoryCache:
         if self._counted >= self._sample:
             self._halve()
         if now >= record.touch_due:
-            record.touch_due = now + USE_STAMP_EVERY_S
+            record.touch_due = self._touch_due(now)
             self.touched.add(record.path)
+
+    def _touch_due(self, now: float) -> float:
+        """USE_STAMP_EVERY_S from now, as one float object for every record touched within the
+        same second: a HIT compares with it, and a few hundred shared floats stay in the CPU's
+        caches where one per record would cost a cache miss on a page not served lately."""
+        if now >= self._due_since + 1.0:
+            self._due_since = now
+            self._due = now + USE_STAMP_EVERY_S
+        return self._due
 
     def put(self, record: Record, newer_only: bool = True) -> None:
         """Store a record; by default not over an equal or newer generation."""

@@ -272,8 +272,8 @@ class DiskBackend:
         with self._transaction() as db:
             for start in range(0, len(rows), TOUCH_CHUNK):
                 db.execute(  # only records still stored: a record evicted meanwhile gets no stamp
-                    "INSERT OR REPLACE INTO uses SELECT r.build, r.path, ? FROM json_each(?) AS j "
-                    "CROSS JOIN records AS r ON r.build = j.value ->> 0 AND r.path = j.value ->> 1",
+                    "INSERT OR REPLACE INTO uses SELECT r.build, r.path, ? FROM json_each(?) AS j CROSS JOIN records AS r "
+                    "ON r.build = json_extract(j.value, '$[0]') AND r.path = json_extract(j.value, '$[1]')",
                     (now, orjson.dumps(rows[start : start + TOUCH_CHUNK]).decode()),
                 )
 

@@ -3,8 +3,9 @@
 --   wrk ... -s paths.lua http://host:port/ -- MODE N PREFIX [count]
 -- MODE: "one" (always PREFIX1), "uniform" (each of the N equally likely) or "zipf"
 -- (Zipf with s = 1: path k with probability (1/k) / H_N). Every mode draws one random
--- number and looks it up in a cumulative table, so that wrk does the same work per request
--- whatever the mode; the requests are formatted once, at start.
+-- number and looks it up in a cumulative table of N entries, so that wrk does the same work
+-- per request whatever the mode ("one" has N entries too, each PREFIX1's request); the
+-- requests are formatted once, at start.
 -- Counting is for short check runs, not measured ones: wrk hands every response's body to
 -- response() as a Lua string, and LuaJIT interns each one. One page's body is the same
 -- string every time; uniform bodies are all new, which cost wrk about 13 us more per
@@ -33,16 +34,14 @@ function init(args)
   elseif args[4] ~= nil then
     error("paths.lua: the fourth argument can only be count, not " .. tostring(args[4]))
   end
-  if mode == "one" then
-    n = 1
-  elseif mode ~= "uniform" and mode ~= "zipf" then
+  if mode ~= "one" and mode ~= "uniform" and mode ~= "zipf" then
     error("paths.lua: MODE must be one, uniform or zipf, not " .. tostring(mode))
   end
   math.randomseed(seed)
   requests, cdf = {}, {}
   local total = 0
   for k = 1, n do
-    requests[k] = wrk.format(nil, prefix .. k)
+    requests[k] = wrk.format(nil, prefix .. (mode == "one" and 1 or k))
     total = total + (mode == "zipf" and 1 / k or 1)
     cdf[k] = total
   end

@@ -91,7 +91,7 @@ class Variant:
         return headers
 
 
-_ENCODINGS: dict[tuple[Encoding, ...], tuple[Encoding, ...]] = {}  # each set of codings once (at most 15)
+_ENCODINGS: dict[tuple[Encoding, ...], tuple[Encoding, ...]] = {}  # each list of codings once (a handful)
 
 
 def _unbuilt(bodies: dict[Encoding, bytes]) -> tuple[bytes | None, ...]:

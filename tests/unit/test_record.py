@@ -74,3 +74,15 @@ def test_a_variant_serializes_its_head_once_per_coding() -> None:
     moved = make_variant(308, HTML_TYPE, b"moved", location="/caf\u00e9")
     assert moved.head("identity").startswith(b"HTTP/1.1 308 Permanent Redirect\r\n")
     assert "Location: /caf\u00e9\r\n".encode() in moved.head("identity")
+
+
+def test_a_variant_answers_each_coding_with_its_own_head_and_body() -> None:
+    """The HIT path's `response`: per coding, the head `head` makes and that coding's body,
+    whichever coding was asked first; variants of the same codings share one tuple of them."""
+    first, second = record().html, record().html
+    assert first.encodings == ("identity", "br", "gzip") and first.encodings is second.encodings
+    for coding in ("gzip", "identity", "br"):
+        head, body = first.response(coding)
+        assert body == first.bodies[coding] and head is first.head(coding)
+        assert f"Content-Length: {len(body)}\r\n".encode() in head
+    assert first.response("gzip")[0] is first.head("gzip")  # made once, kept

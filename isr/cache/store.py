@@ -315,9 +315,18 @@ class RecordStore:
         await self.backend.touch(self.build_id, touched)
 
     async def sync(self) -> None:
-        """Apply what other processes wrote since the last call (the first call only counts)."""
+        """Apply what other processes wrote since the last call. The first call only counts, and
+        reads the tag marks again for what was read before it: on a busy machine the following
+        starts late, after requests read records (and the marks) that a tag mark has since made
+        stale. Kept from before, those marks made the new one be missed for good."""
+        first = self._seq is None
         seq, changes = await self.backend.changes(self.build_id, -1 if self._seq is None else self._seq)
-        if changes is None:
+        if first:
+            self._marks = None
+            marks = await self._tag_marks()
+            for tag, at in marks.items():
+                self._mark(tag, at, marks)
+        elif changes is None:
             log.warning("fell behind the cache's change log: dropping the %d records held in memory", len(self.memory))
             self.memory.clear()
             self._changed_while_spilling.update(dict.fromkeys(self._spill_reads))

@@ -140,6 +140,22 @@ async def test_a_store_that_fell_behind_the_log_drops_what_it_holds_and_rereads_
         assert reloaded is not None and reloaded is not held and reloaded.stale_at == 0.0  # the marks were read again
 
 
+async def test_a_mark_made_before_the_first_sync_reaches_what_was_read_before_it(tmp_path: Path) -> None:
+    """A server's following starts late on a busy machine: it read a page (and the tag marks)
+    before another process marked the page's tag, and its first sync only counts the change
+    log. The mark must still make the page stale, and pages read after it too."""
+    async with opened(tmp_path) as one, opened(tmp_path) as other:
+        here, there = store(one), store(other)
+        await _save(here, "/t1", "g1", tags=("t",))
+        await _save(here, "/t2", "g1", tags=("t",))
+        held_there = await there.load("/t1")  # the marks read now: none
+        assert held_there is not None and held_there.stale_at == 61.0
+        await here.revalidate_tag("t")
+        await there.sync()  # the first: counts past the mark
+        assert held_there.stale_at == 0.0
+        assert (await there.load("/t2")).stale_at == 0.0  # type: ignore[union-attr]
+
+
 async def test_revalidate_tag_marks_stale_here_elsewhere_and_on_later_reads(tmp_path: Path) -> None:
     async with opened(tmp_path) as one, opened(tmp_path) as other:
         here, there = store(one), store(other)

@@ -60,22 +60,19 @@ class Variant:
     def response(self, coding: Encoding) -> tuple[bytes, bytes]:
         """The head (see `head`) and the body of every response of this variant in this coding."""
         at = 2 * self.encodings.index(coding)
-        wire = self._wire
-        head = wire[at]
-        return head if head is not None else self.head(coding), wire[at + 1]  # type: ignore[return-value]
+        head = self._wire[at]
+        if head is None:
+            lines = [f"HTTP/1.1 {self.status} {_reason(self.status)}\r\n"]
+            lines += [f"{name}: {value}\r\n" for name, value in self.headers(coding).items()]
+            lines.append(f"Content-Length: {len(self.bodies[coding])}\r\n")
+            head = "".join(lines).encode()  # UTF-8, as aiohttp sends headers
+            self._wire = (*self._wire[:at], head, *self._wire[at + 1 :])
+        return head, self._wire[at + 1]  # type: ignore[return-value]
 
     def head(self, coding: Encoding) -> bytes:
         """The start of every HTTP/1.1 response of this variant in this coding: status line,
         fixed headers and Content-Length, each line ending in CRLF, but not the blank line."""
-        at = 2 * self.encodings.index(coding)
-        built = self._wire[at]
-        if built is None:
-            lines = [f"HTTP/1.1 {self.status} {_reason(self.status)}\r\n"]
-            lines += [f"{name}: {value}\r\n" for name, value in self.headers(coding).items()]
-            lines.append(f"Content-Length: {len(self.bodies[coding])}\r\n")
-            built = "".join(lines).encode()  # UTF-8, as aiohttp sends headers
-            self._wire = (*self._wire[:at], built, *self._wire[at + 1 :])
-        return built
+        return self.response(coding)[0]
 
     def headers(self, coding: Encoding) -> dict[str, str]:
         """The headers every response of this variant in this coding carries."""

@@ -319,9 +319,9 @@ class RecordStore:
         reads the tag marks again for what was read before it: on a busy machine the following
         starts late, after requests read records (and the marks) that a tag mark has since made
         stale. Kept from before, those marks made the new one be missed for good."""
-        first = self._seq is None
-        seq, changes = await self.backend.changes(self.build_id, -1 if self._seq is None else self._seq)
-        if first:
+        since = self._seq
+        seq, changes = await self.backend.changes(self.build_id, -1 if since is None else since)
+        if since is None:
             self._marks = None
             marks = await self._tag_marks()
             for tag, at in marks.items():

@@ -13,6 +13,7 @@ import asyncio
 import logging
 from typing import Any
 
+import yarl._url
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
@@ -69,6 +70,7 @@ class ConnectionServer(web.Server):
     for aiohttp's logger to read."""
 
     def __init__(self, handler: Any) -> None:
+        build_urls_uncached()
         super().__init__(
             handler, access_log=None, keepalive_timeout=IDLE_TIMEOUT_S,
             max_line_size=MAX_HEADER_LINE, max_field_size=MAX_HEADER_LINE, max_headers=MAX_HEADERS,
@@ -76,6 +78,20 @@ class ConnectionServer(web.Server):
 
     def __call__(self) -> RequestHandler:
         return Connection(self, loop=self._loop, **self._kwargs)
+
+
+def build_urls_uncached() -> None:
+    """Make the URL aiohttp's parser builds of every request's path without yarl's cache.
+
+    yarl keeps the last 128 URLs built (`build_pre_encoded_url`, an lru_cache), which pays
+    when the same few paths come again and again. A site of many pages seldom sees a path
+    twice in 128 requests, so nearly every request paid the cache's miss on top of building
+    its URL: in-process, 0.95 µs a request spread over 100,000 pages against 0.72 µs
+    uncached, while one page asked for over and over took 0.48 µs from the cache. That
+    made a HIT of any page but the few most asked for slower for nothing.
+    """
+    cached = yarl._url.build_pre_encoded_url
+    yarl._url.build_pre_encoded_url = getattr(cached, "__wrapped__", cached)
 
 
 def headers_too_large(request: web.BaseRequest) -> bool:

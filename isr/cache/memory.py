@@ -114,6 +114,9 @@ class MemoryCache:
             self._uses(record)  # counted from now on, like the records held
         self._records[record.path] = record
         self._records.move_to_end(record.path)
+        # The backend stamped its use when it was written, or when it was read (the disk's read
+        # renews a stamp over USE_STAMP_EVERY_S old): its first HITs need not tell it again.
+        record.touch_due = self._touch_due(time.time())
         self.bytes += record.size
         self._index_tags(record)
         for raw, is_json in self._raw_keys.get(record.path, {}).items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import time
 import tracemalloc
 
 import pytest
@@ -192,12 +193,15 @@ def test_touch_reports_a_path_to_the_disk_at_most_once_per_period() -> None:
     cache = memory()
     held = record("/a", "g1")
     cache.put(held)
-    cache.touch(held, now=1_000.0)
+    now = time.time()
+    cache.touch(held, now)
+    assert cache.touched == set()  # the backend stamped it when it was written or read: not yet
+    cache.touch(held, now + USE_STAMP_EVERY_S + 1)
     assert cache.touched == {"/a"}
     cache.touched.clear()
-    cache.touch(held, now=1_000.0 + USE_STAMP_EVERY_S - 1)
+    cache.touch(held, now + 2 * USE_STAMP_EVERY_S)
     assert cache.touched == set()
-    cache.touch(held, now=1_000.0 + USE_STAMP_EVERY_S)
+    cache.touch(held, now + 2 * USE_STAMP_EVERY_S + 2)
     assert cache.touched == {"/a"}
 
 

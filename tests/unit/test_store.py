@@ -13,6 +13,7 @@ from typing import Any
 from isr.cache.memory import ADMIT_MARGIN, MemoryCache
 from isr.cache.record import Record
 from isr.cache.store import RecordStore, as_stored
+from isr.constants import USE_STAMP_EVERY_S
 from isr.engine.revalidation import revalidate
 from isr.errors import CacheUnavailable, FunctionFailed
 
@@ -223,16 +224,31 @@ async def test_flush_touches_sends_the_served_paths_to_the_backend(tmp_path: Pat
         await _save(here, "/a", "g1")
         await _save(here, "/b", "g1")
         touches = calls_of(disk, "touch")
+        later = time.time() + USE_STAMP_EVERY_S  # writing them stamped them: until then, serving them tells nothing new
+        here.memory.touch(here.memory.peek("/a"), now=later - 1)  # type: ignore[arg-type]
         await here.flush_touches()
-        assert [set(paths) for _, paths in touches] == [set()]  # nothing was served from memory
-        here.memory.touch(here.memory.peek("/a"), now=1_000.0)  # type: ignore[arg-type]
-        here.memory.touch(here.memory.peek("/b"), now=1_000.0)  # type: ignore[arg-type]
+        assert [set(paths) for _, paths in touches] == [set()]
+        here.memory.touch(here.memory.peek("/a"), now=later)  # type: ignore[arg-type]
+        here.memory.touch(here.memory.peek("/b"), now=later)  # type: ignore[arg-type]
         await here.flush_touches()
         assert [(build, set(paths)) for build, paths in touches][-1] == ("b1", {"/a", "/b"})
         assert here.memory.touched == set()
-        here.memory.touch(here.memory.peek("/a"), now=1_001.0)  # type: ignore[arg-type]  # told a second ago
+        here.memory.touch(here.memory.peek("/a"), now=later + 1)  # type: ignore[arg-type]  # told a second ago
         await here.flush_touches()
         assert set(touches[-1][1]) == set()
+
+
+async def test_a_page_read_from_the_backend_is_not_stamped_again_by_its_first_hits(tmp_path: Path) -> None:
+    """The read renews a stale use stamp itself; the HITs right after it would write the same again."""
+    async with opened(tmp_path) as disk:
+        await _save(store(disk), "/a", "g1")
+        here = store(disk)  # another process: it reads /a from the disk
+        touches = calls_of(disk, "touch")
+        read = await here.load("/a")
+        assert read is not None and read.generation == "g1"
+        here.memory.touch(read, time.time())
+        await here.flush_touches()
+        assert [set(paths) for _, paths in touches] == [set()]
 
 
 # -- the revalidate endpoint's report ----------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
 import pytest
@@ -46,7 +47,20 @@ def test_the_parts_go_out_in_one_write_and_the_connection_stays_open() -> None:
     assert response.keep_alive and not response.prepared and response.status == 200
     asyncio.run(response.prepare(request))  # type: ignore[arg-type]
     assert transport.written == [list(parts)]
-    assert repr(response) == f"<Prebuilt 'HTTP/1.1 200 OK', {sum(map(len, parts))} bytes>"
+
+
+def test_a_response_lets_go_of_its_bytes_once_written() -> None:
+    """Right after the write, not when aiohttp drops the response (see Prebuilt.prepare)."""
+    transport = Transport()
+    request = Request(transport)
+    body = bytes(4000)
+    response = Prebuilt(request, 200, (b"HTTP/1.1 200 OK\r\nContent-Length: 4000\r\n\r\n", body))  # type: ignore[arg-type]
+    assert repr(response) == "<Prebuilt 'HTTP/1.1 200 OK', 4041 bytes>"
+    held = sys.getrefcount(body)
+    asyncio.run(response.prepare(request))  # type: ignore[arg-type]
+    transport.written.clear()
+    assert sys.getrefcount(body) == held - 1
+    assert repr(response) == "<Prebuilt 200, sent>"
 
 
 @pytest.mark.parametrize("transport", [None, Transport(closing=True)])

@@ -11,7 +11,6 @@ from dotenv import dotenv_values
 from isr.cache.backend import Backend
 from isr.cache.disk import DiskBackend
 from isr.cache.memory import MemoryCache
-from isr.cache.redis import connect, is_redis_url
 from isr.cache.store import RecordStore
 from isr.constants import REGION_VARIABLE, TOKEN_VARIABLE
 from isr.engine.engine import Engine
@@ -42,8 +41,11 @@ def open_engine(
 def open_backend(site: Site, cache: str | None) -> Backend:
     """Redis for a redis://, rediss:// or unix:// URL (checked now: one error line at start),
     else the disk cache in that folder (default: the site's cache/ folder)."""
-    if cache and is_redis_url(cache):
-        return connect(cache)
+    if cache and ":" in cache:
+        from isr.cache import redis  # only here: redis-py takes about 8 MiB of a process's memory
+
+        if redis.is_redis_url(cache):
+            return redis.connect(cache)
     if cache and "://" in cache:
         raise CacheError(f"--cache {cache}: not a folder, nor a Redis URL like redis://host:6379/0")
     return DiskBackend(Path(cache) if cache else site.root / "cache", site.config.cache_disk)

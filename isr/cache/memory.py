@@ -6,7 +6,8 @@ record to the back on every HIT, as a strict LRU does, touched three cold list n
 per HIT: over 20,000 pages in memory, uniform HITs were about 6 % slower with it.
 
 `hot` maps a raw request path (as the client sent it, query stripped) straight to the
-record and variant it names, so a fresh HIT is one dict lookup. The byte bound counts
+record it names, so a fresh HIT is one dict lookup; a data URL names its JSON variant,
+any other path its HTML (see the handler). The byte bound counts
 everything kept per record: its variants with their prebuilt headers (`Record.size`),
 its hot-path aliases and its tag-index entries, so the process's memory follows it.
 Once it is full, a record read from the backend is kept only if it was read more often
@@ -26,12 +27,12 @@ from collections import OrderedDict
 
 from isr.cache.compression import ALL_CODINGS
 from isr.cache.layout import VARIANTS
-from isr.cache.record import Record, Variant
+from isr.cache.record import Record
 from isr.cache.spill import ResponseKey
 from isr.constants import USE_STAMP_EVERY_S
 
 ALIASES_PER_PATH = 8  # raw spellings of one path (HTML, JSON, percent-encodings) the hot path knows
-ALIAS_OVERHEAD = 250  # bytes of one hot-path entry beyond its key (dict slot, tuple, str header)
+ALIAS_OVERHEAD = 250  # bytes of one hot-path entry beyond its key (dict slot, str header, its path's set of them)
 TAG_OVERHEAD = 120  # bytes of one (tag, path) entry of the tag index
 SEEN_KEPT = 8192  # paths whose reads from the backend are counted (about 1 MB, part of the fixed overhead)
 SAMPLE_PER_RECORD = 10  # uses and reads counted per record held between two halvings (TinyLFU's sample)
@@ -51,10 +52,10 @@ class MemoryCache:
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.bytes = 0
-        self.hot: dict[str, tuple[Record, Variant]] = {}
+        self.hot: dict[str, Record] = {}
         self.touched: set[str] = set()  # paths served since the disk LRU last heard of them
         self._records: OrderedDict[str, Record] = OrderedDict()
-        self._raw_keys: dict[str, dict[str, bool]] = {}  # path -> raw paths -> is JSON
+        self._raw_keys: dict[str, set[str]] = {}  # path -> the raw paths that name it
         self._tags: dict[str, set[str]] = {}  # tag -> paths held that carry it
         self._seen: dict[str, int] = {}  # path -> reads from the backend while memory was full, see admits()
         self._age = 0  # how many times the counts of reads and uses were halved
@@ -119,8 +120,8 @@ class MemoryCache:
         record.touch_due = self._touch_due(time.time())
         self.bytes += record.size
         self._index_tags(record)
-        for raw, is_json in self._raw_keys.get(record.path, {}).items():
-            self.hot[raw] = (record, record.data if is_json else record.html)
+        for raw in self._raw_keys.get(record.path, ()):
+            self.hot[raw] = record
         self._evict(keep=record.path)
 
     def admits(self, record: Record) -> bool:
@@ -180,23 +181,23 @@ class MemoryCache:
         self._sample = max(SAMPLE_PER_RECORD * len(self._records), SEEN_KEPT)
         self._seen = {path: reads // 2 for path, reads in self._seen.items() if reads > 1}
 
-    def alias(self, raw: str, record: Record, is_json: bool) -> None:
+    def alias(self, raw: str, record: Record) -> None:
         """Let the hot path find this record under this raw request path."""
         if self._records.get(record.path) is not record:
             return  # evicted or replaced meanwhile
-        keys = self._raw_keys.setdefault(record.path, {})
+        keys = self._raw_keys.setdefault(record.path, set())
         if raw in keys or len(keys) >= ALIASES_PER_PATH:
             return  # odd spellings of a path beyond a few take the slow path, not memory
-        keys[raw] = is_json
+        keys.add(raw)
         self.bytes += ALIAS_OVERHEAD + len(raw)
-        self.hot[raw] = (record, record.data if is_json else record.html)
+        self.hot[raw] = record
         self._evict()
 
     def drop(self, path: str) -> None:
         record = self._records.pop(path, None)
         if record is not None:
             self._forget(record)
-        for raw in self._raw_keys.pop(path, {}):
+        for raw in self._raw_keys.pop(path, ()):
             self.hot.pop(raw, None)
             self.bytes -= ALIAS_OVERHEAD + len(raw)
 

@@ -60,9 +60,9 @@ class Handler:
         query = raw.find("?")
         if query != -1:
             raw = raw[:query]
-        hit = live.hot.get(raw)
-        if hit is not None and request.method in READ_METHODS and _ascii(request.raw_headers):
-            record, variant = hit
+        record = live.hot.get(raw)
+        if record is not None and request.method in READ_METHODS and _ascii(request.raw_headers):
+            variant = record.data if raw.startswith(DATA_PREFIX) else record.html
             now = time.time()
             live.memory.touch(record, now)
             if now < record.stale_at:
@@ -71,7 +71,7 @@ class Handler:
             live.stats.stale += 1
             live.engine.refresh_stale(record)
             return respond(request, variant, STALE, record, now=now)
-        if hit is None and _names_itself(raw) and (spilled := _spilled(request, raw, live)) is not None:
+        if record is None and _names_itself(raw) and (spilled := _spilled(request, raw, live)) is not None:
             return spilled
         try:
             if headers_too_large(request):
@@ -107,7 +107,7 @@ class Handler:
             return web.FileResponse(file)
         match = live.site.routes.match(segments)
         if match is None:
-            return await self._answer(request, raw, await live.engine.not_found(join_path(segments)), False, live)
+            return await self._answer(request, raw, await live.engine.not_found(join_path(segments)), live)
         route, params = match
         if request.method not in READ_METHODS and route.kind != "API":
             return _not_allowed()
@@ -120,7 +120,7 @@ class Handler:
             answer = await live.engine.server_side(route, params, path, _request_event(request), False)
         else:
             return await self._api(request, route, params, path, live)
-        return await self._answer(request, raw, answer, False, live)
+        return await self._answer(request, raw, answer, live)
 
     async def _stored(self, request: web.BaseRequest, path: str, variant: str, live: Deployment) -> web.StreamResponse | None:
         """A fresh HIT of a page memory does not keep, read from the cache as its stored
@@ -156,11 +156,11 @@ class Handler:
             answer = await live.engine.page(route, params, path, as_json=True)
         else:
             answer = await live.engine.server_side(route, params, path, _request_event(request), True)
-        return await self._answer(request, raw, answer, True, live)
+        return await self._answer(request, raw, answer, live)
 
-    async def _answer(self, request: web.BaseRequest, raw: str, answer: Answer, as_json: bool, live: Deployment) -> web.StreamResponse:
+    async def _answer(self, request: web.BaseRequest, raw: str, answer: Answer, live: Deployment) -> web.StreamResponse:
         if answer.record is not None:
-            live.memory.alias(raw, answer.record, as_json)
+            live.memory.alias(raw, answer.record)
         live.stats.count(answer.state)
         return respond(request, answer.variant, answer.state, answer.record, answer.headers)
 

@@ -30,8 +30,8 @@ def test_bytes_match_what_python_allocates() -> None:
         for n in range(2_000):
             held = page_record(n, (0, 3_000, 12_000)[n % 3])
             cache.put(held)
-            cache.alias(held.path, held, is_json=False)
-            cache.alias(f"/_isr/data/b1{held.path}.json", held, is_json=True)
+            cache.alias(held.path, held)
+            cache.alias(f"/_isr/data/b1{held.path}.json", held)
         del held
         gc.collect()
         unserved = tracemalloc.get_traced_memory()[0] - before
@@ -57,11 +57,11 @@ def test_aliases_and_tag_entries_are_counted_and_uncounted() -> None:
     first = record("/a", "g1", tags=("x", "y"))
     cache.put(first)
     assert cache.bytes == first.size + 2 * TAG_OVERHEAD
-    cache.alias("/a", first, is_json=False)
-    cache.alias("/a", first, is_json=False)  # known already
-    cache.alias("/%61", first, is_json=False)
+    cache.alias("/a", first)
+    cache.alias("/a", first)  # known already
+    cache.alias("/%61", first)
     assert cache.bytes == first.size + 2 * TAG_OVERHEAD + 2 * ALIAS_OVERHEAD + len("/a") + len("/%61")
-    cache.alias("/b", record("/b", "g1"), is_json=False)  # a record not held gets no alias
+    cache.alias("/b", record("/b", "g1"))  # a record not held gets no alias
     assert "/b" not in cache.hot
     newer = record("/a", "g2", b"longer body", tags=("y",))
     cache.put(newer)  # the aliases stay, now naming the newer record
@@ -75,7 +75,7 @@ def test_aliases_per_path_are_bounded() -> None:
     held = record("/a", "g1")
     cache.put(held)
     for n in range(ALIASES_PER_PATH + 5):
-        cache.alias(f"/a?{n}", held, is_json=False)
+        cache.alias(f"/a?{n}", held)
     assert len(cache.hot) == ALIASES_PER_PATH
     assert cache.bytes == held.size + sum(ALIAS_OVERHEAD + len(f"/a?{n}") for n in range(ALIASES_PER_PATH))
 
@@ -85,7 +85,7 @@ def test_clear_uncounts_everything() -> None:
     for n in range(50):
         held = record(f"/{n}", "g1", b"body" * n, tags=("all", f"own-{n}"))
         cache.put(held)
-        cache.alias(f"/{n}", held, is_json=n % 2 == 0)
+        cache.alias(f"/{n}", held)
     cache.clear()
     assert (cache.bytes, len(cache), cache.hot, cache.with_tag("all")) == (0, 0, {}, [])
 
@@ -111,7 +111,7 @@ def test_an_evicted_record_takes_its_aliases_and_tag_entries_along() -> None:
     first = record("/a", "g1", b"a" * 500, tags=("t",))
     cache = memory(max_bytes=2 * first.size + 2 * TAG_OVERHEAD + ALIAS_OVERHEAD + 10)
     cache.put(first)
-    cache.alias("/a", first, is_json=False)
+    cache.alias("/a", first)
     cache.put(record("/b", "g1", b"b" * 500, tags=("t",)))
     cache.put(record("/c", "g1", b"c" * 500, tags=("t",)))
     assert cache.peek("/a") is None and "/a" not in cache.hot
@@ -128,7 +128,7 @@ def test_an_alias_keeps_the_memory_within_its_bound() -> None:
         cache.put(each)
     for each in held:
         for n in range(ALIASES_PER_PATH):
-            cache.alias(f"{each.path}?{n}", each, is_json=False)
+            cache.alias(f"{each.path}?{n}", each)
     assert cache.bytes <= cache.max_bytes
 
 
@@ -142,7 +142,7 @@ def test_an_alias_of_a_record_no_longer_held_keeps_nothing() -> None:
     try:
         before = tracemalloc.get_traced_memory()[0]
         for each in gone:
-            cache.alias(each.path, each, is_json=False)
+            cache.alias(each.path, each)
         gc.collect()
         grown = tracemalloc.get_traced_memory()[0] - before
     finally:
@@ -179,14 +179,13 @@ def test_hot_aliases_follow_a_replaced_record() -> None:
     cache = memory()
     first = record("/a", "g1", b"<p>1</p>", data=b'{"n": 1}')
     cache.put(first)
-    cache.alias("/a", first, is_json=False)
-    cache.alias("/_isr/data/b1/a.json", first, is_json=True)
+    cache.alias("/a", first)
+    cache.alias("/_isr/data/b1/a.json", first)
     newer = record("/a", "g2", b"<p>2</p>", data=b'{"n": 2}')
     cache.put(newer)
-    assert cache.hot["/a"] == (newer, newer.html)
-    assert cache.hot["/_isr/data/b1/a.json"] == (newer, newer.data)
+    assert cache.hot["/a"] is newer and cache.hot["/_isr/data/b1/a.json"] is newer
     cache.put(record("/a", "g0"))  # refused: the aliases keep naming the newer record
-    assert cache.hot["/a"][0] is newer
+    assert cache.hot["/a"] is newer
 
 
 def test_touch_reports_a_path_to_the_disk_at_most_once_per_period() -> None:

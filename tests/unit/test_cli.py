@@ -8,7 +8,7 @@ import sys
 import pytest
 
 # Imported by other commands, or by a Redis cache only: a server process on the disk cache
-# holding them would spend memory (about 14 MiB) that counts against its fixed overhead.
+# holding them would spend memory (about 10 MiB) that counts against its fixed overhead.
 NOT_FOR_A_SERVER = ("redis", "watchfiles", "isr.cli.bench", "isr.cli.dev", "isr.bench")
 
 

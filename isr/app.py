@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -12,7 +13,7 @@ from isr.cache.backend import Backend
 from isr.cache.disk import DiskBackend
 from isr.cache.memory import MemoryCache
 from isr.cache.store import RecordStore
-from isr.constants import REGION_VARIABLE, TOKEN_VARIABLE
+from isr.constants import REDIS_SCHEMES, REGION_VARIABLE, TOKEN_VARIABLE
 from isr.engine.engine import Engine
 from isr.errors import CacheError
 from isr.logs.hub import LogHub
@@ -41,11 +42,10 @@ def open_engine(
 def open_backend(site: Site, cache: str | None) -> Backend:
     """Redis for a redis://, rediss:// or unix:// URL (checked now: one error line at start),
     else the disk cache in that folder (default: the site's cache/ folder)."""
-    if cache and ":" in cache:
-        from isr.cache import redis  # only here: redis-py adds about 7 MiB to a server process
+    if cache and urlsplit(cache).scheme in REDIS_SCHEMES:
+        from isr.cache.redis import connect  # only here: redis-py adds about 7 MiB to a server process
 
-        if redis.is_redis_url(cache):
-            return redis.connect(cache)
+        return connect(cache)
     if cache and "://" in cache:
         raise CacheError(f"--cache {cache}: not a folder, nor a Redis URL like redis://host:6379/0")
     return DiskBackend(Path(cache) if cache else site.root / "cache", site.config.cache_disk)

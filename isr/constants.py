@@ -18,6 +18,8 @@ MISS: Final = "MISS"
 NO_STORE: Final = "private, no-cache, no-store, max-age=0, must-revalidate"
 ONE_YEAR: Final = 31_536_000  # seconds; Next.js' default expireTime
 
+REDIS_SCHEMES: Final = ("redis", "rediss", "unix")  # a --cache URL with one of these names a Redis
+
 DEFAULT_MEMORY_MB: Final = 1024
 DEFAULT_MAX_DURATION_S: Final = 10.0
 DEFAULT_REVALIDATE_S: Final = 60

@@ -68,12 +68,12 @@ from isr.cache import layout
 from isr.cache.backend import Change, Health, Stored
 from isr.cache.layout import Served
 from isr.cache.spill import SpillFiles
+from isr.constants import REDIS_SCHEMES
 from isr.errors import CacheError, CacheUnavailable
 
 T = TypeVar("T")
 log = logging.getLogger("isr")
 
-SCHEMES = ("redis", "rediss", "unix")
 OUR_OPTIONS = {"timeout", "prefix", "cluster"}
 REDIS_OPTIONS = {  # passed to redis-py
     "db", "socket_keepalive", "max_connections", "health_check_interval", "protocol",
@@ -559,10 +559,6 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def is_redis_url(cache: str) -> bool:
-    return urlsplit(cache).scheme in SCHEMES
-
-
 def connect(url: str) -> RedisBackend:
     """A backend on the Redis at `url`, checked now (reachable, password, cluster or not),
     so that a wrong URL is one line at start, not an outage later. Our own query
@@ -599,7 +595,7 @@ def _split(url: str) -> tuple[str, dict[str, str], str]:
         raise CacheError(f"--cache {url.rpartition('@')[2]}: not a Redis URL: {exc}") from None
     base = url.partition("?")[0].partition("#")[0]  # urlunsplit would turn unix:///a into unix:/a
     shown = base.replace(parts.netloc, f"***@{parts.netloc.rpartition('@')[2]}", 1) if "@" in parts.netloc else base
-    if parts.scheme not in SCHEMES or (parts.scheme != "unix" and not parts.hostname) or (parts.scheme == "unix" and not parts.path):
+    if parts.scheme not in REDIS_SCHEMES or (parts.scheme != "unix" and not parts.hostname) or (parts.scheme == "unix" and not parts.path):
         raise CacheError(f"--cache {shown}: not a Redis URL like redis://host:6379/0, rediss://… or unix:///path/redis.sock")
     if parts.scheme != "unix" and not (parts.path.strip("/") or "0").isdigit():
         raise CacheError(f"--cache {shown}: {parts.path.strip('/')!r} is not a database number (redis://host:6379/0)")
